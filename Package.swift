@@ -1,0 +1,145 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let upcoming: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "Rampart",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "rampart", targets: ["rampart"]),
+        .executable(name: "rampart-server", targets: ["rampart-server"]),
+        .library(name: "RampartModel", targets: ["RampartModel"]),
+        .library(name: "RampartPKI", targets: ["RampartPKI"]),
+        .library(name: "RampartService", targets: ["RampartService"]),
+        .library(name: "RampartDevice", targets: ["RampartDevice"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/vapor/sqlite-nio.git", from: "1.13.2"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    ],
+    targets: [
+        // Shared vocabulary: typed identifiers, roles, API documents, the error shape.
+        .target(
+            name: "RampartModel",
+            swiftSettings: upcoming
+        ),
+        // Certificate authorities and certificate issuance (Root → Intermediate → Tenant CA → leaf).
+        .target(
+            name: "RampartPKI",
+            dependencies: [
+                "RampartModel",
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ],
+            swiftSettings: upcoming
+        ),
+        // The Security Service: HTTPS API, storage (SQLite or PostgreSQL), authorization, audit.
+        .target(
+            name: "RampartService",
+            dependencies: [
+                "RampartModel",
+                "RampartPKI",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "SQLiteNIO", package: "sqlite-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            resources: [.copy("openapi.json")],
+            swiftSettings: upcoming
+        ),
+        // The device runtime (rampartd). Filled in by the attestation, update and app-host work.
+        .target(
+            name: "RampartDevice",
+            dependencies: ["RampartModel", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: upcoming
+        ),
+        // The operator and developer tool: an HTTPS client of the service plus the command tree.
+        .target(
+            name: "RampartCLI",
+            dependencies: [
+                "RampartModel",
+                "RampartService",
+                "RampartDevice",
+                "RampartPKI",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: upcoming
+        ),
+        .executableTarget(
+            name: "rampart",
+            dependencies: ["RampartCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: upcoming
+        ),
+        .executableTarget(
+            name: "rampart-server",
+            dependencies: [
+                "RampartService",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: upcoming
+        ),
+        .testTarget(name: "RampartModelTests", dependencies: ["RampartModel"], swiftSettings: upcoming),
+        .testTarget(
+            name: "RampartPKITests",
+            dependencies: ["RampartPKI", .product(name: "X509", package: "swift-certificates")],
+            swiftSettings: upcoming
+        ),
+        .testTarget(
+            name: "RampartServiceTests",
+            dependencies: [
+                "RampartService", "RampartModel", "RampartPKI",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "X509", package: "swift-certificates"),
+            ],
+            swiftSettings: upcoming
+        ),
+        .testTarget(
+            name: "RampartCLITests",
+            dependencies: ["RampartCLI", "RampartService"],
+            swiftSettings: upcoming
+        ),
+    ]
+)

@@ -1,0 +1,109 @@
+public import Foundation
+public import RampartModel
+
+/// The API's routes as typed calls.
+extension APIClient {
+    public func whoAmI() async throws -> WhoAmI { try await get("/v1/whoami") }
+    public func rootCertificatePEM() async throws -> String { try await text("/v1/pki/root") }
+
+    // Tenants
+    public func createTenant(_ request: CreateTenantRequest) async throws -> TenantCreated {
+        try await post("/v1/tenants", request)
+    }
+    public func tenants() async throws -> [TenantDocument] {
+        try await get("/v1/tenants", as: ListDocument<TenantDocument>.self).items
+    }
+    public func tenant(_ id: TenantID) async throws -> TenantDocument { try await get("/v1/tenants/\(id)") }
+
+    // Roles and tokens
+    public func assignRole(_ request: AssignRoleRequest, tenant: TenantID) async throws -> UserDocument {
+        try await post("/v1/tenants/\(tenant)/roles", request)
+    }
+    public func users(tenant: TenantID) async throws -> [UserDocument] {
+        try await get("/v1/tenants/\(tenant)/roles", as: ListDocument<UserDocument>.self).items
+    }
+    public func removeRole(user: String, tenant: TenantID) async throws {
+        try await delete("/v1/tenants/\(tenant)/roles/\(Self.pathSegment(user))")
+    }
+    public func createToken(_ request: CreateTokenRequest, tenant: TenantID?) async throws -> IssuedToken {
+        try await post(tenant.map { "/v1/tenants/\($0)/tokens" } ?? "/v1/operator/tokens", request)
+    }
+    public func tokens(tenant: TenantID?) async throws -> [TokenDocument] {
+        try await get(tenant.map { "/v1/tenants/\($0)/tokens" } ?? "/v1/operator/tokens", as: ListDocument<TokenDocument>.self)
+            .items
+    }
+    public func revokeToken(_ id: TokenID, tenant: TenantID?) async throws {
+        try await delete(tenant.map { "/v1/tenants/\($0)/tokens/\(id)" } ?? "/v1/operator/tokens/\(id)")
+    }
+
+    // Devices
+    public func claimDevice(_ request: ClaimDeviceRequest, tenant: TenantID) async throws -> DeviceDocument {
+        try await post("/v1/tenants/\(tenant)/devices", request)
+    }
+    public func devices(tenant: TenantID, group: DeviceGroupID? = nil) async throws -> [DeviceDocument] {
+        let query = group.map { "?deviceGroupId=\($0)" } ?? ""
+        return try await get("/v1/tenants/\(tenant)/devices\(query)", as: ListDocument<DeviceDocument>.self).items
+    }
+    public func device(_ id: DeviceID, tenant: TenantID) async throws -> DeviceDocument {
+        try await get("/v1/tenants/\(tenant)/devices/\(id)")
+    }
+    public func updateDevice(_ id: DeviceID, _ request: UpdateDeviceRequest, tenant: TenantID) async throws -> DeviceDocument {
+        try await patch("/v1/tenants/\(tenant)/devices/\(id)", request)
+    }
+    public func releaseDevice(_ id: DeviceID, tenant: TenantID) async throws {
+        try await delete("/v1/tenants/\(tenant)/devices/\(id)")
+    }
+
+    // Products
+    public func createProduct(_ request: CreateProductRequest, tenant: TenantID) async throws -> ProductDocument {
+        try await post("/v1/tenants/\(tenant)/products", request)
+    }
+    public func products(tenant: TenantID) async throws -> [ProductDocument] {
+        try await get("/v1/tenants/\(tenant)/products", as: ListDocument<ProductDocument>.self).items
+    }
+    public func product(_ id: ProductID, tenant: TenantID) async throws -> ProductDocument {
+        try await get("/v1/tenants/\(tenant)/products/\(id)")
+    }
+    public func updateProduct(_ id: ProductID, _ request: UpdateProductRequest, tenant: TenantID) async throws
+        -> ProductDocument
+    {
+        try await patch("/v1/tenants/\(tenant)/products/\(id)", request)
+    }
+    public func deleteProduct(_ id: ProductID, tenant: TenantID) async throws {
+        try await delete("/v1/tenants/\(tenant)/products/\(id)")
+    }
+
+    // Device groups
+    public func createDeviceGroup(_ request: CreateDeviceGroupRequest, tenant: TenantID) async throws -> DeviceGroupDocument {
+        try await post("/v1/tenants/\(tenant)/device-groups", request)
+    }
+    public func deviceGroups(tenant: TenantID, product: ProductID? = nil) async throws -> [DeviceGroupDocument] {
+        let query = product.map { "?productId=\($0)" } ?? ""
+        return try await get("/v1/tenants/\(tenant)/device-groups\(query)", as: ListDocument<DeviceGroupDocument>.self).items
+    }
+    public func deviceGroup(_ id: DeviceGroupID, tenant: TenantID) async throws -> DeviceGroupDocument {
+        try await get("/v1/tenants/\(tenant)/device-groups/\(id)")
+    }
+    public func updateDeviceGroup(_ id: DeviceGroupID, _ request: UpdateDeviceGroupRequest, tenant: TenantID) async throws
+        -> DeviceGroupDocument
+    {
+        try await patch("/v1/tenants/\(tenant)/device-groups/\(id)", request)
+    }
+    public func deleteDeviceGroup(_ id: DeviceGroupID, tenant: TenantID) async throws {
+        try await delete("/v1/tenants/\(tenant)/device-groups/\(id)")
+    }
+
+    // CA and audit
+    public func chainPEM(tenant: TenantID) async throws -> String { try await text("/v1/tenants/\(tenant)/ca/chain") }
+    public func certificateAuthorities(tenant: TenantID) async throws -> [CertificateAuthorityDocument] {
+        try await get("/v1/tenants/\(tenant)/ca", as: ListDocument<CertificateAuthorityDocument>.self).items
+    }
+    public func auditEntries(tenant: TenantID, limit: Int = 100) async throws -> [AuditEntryDocument] {
+        try await get("/v1/tenants/\(tenant)/audit?limit=\(limit)", as: ListDocument<AuditEntryDocument>.self).items
+    }
+
+    static func pathSegment(_ text: String) -> String {
+        text.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/")))
+            ?? text
+    }
+}

@@ -1,0 +1,119 @@
+import ArgumentParser
+import Foundation
+import RampartModel
+
+struct DeviceCommands: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "device",
+        abstract: "Claim devices into the tenant, list, show, move between device groups, release.",
+        subcommands: [Claim.self, List.self, Show.self, Update.self, Release.self]
+    )
+
+    struct Claim: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Claim a device into the tenant (Contributor).",
+            discussion: "A device claimed by another tenant cannot be claimed until that tenant's Administrator releases it.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "Device ID: 64 hexadecimal characters.") var deviceID: String
+        @Option(name: .customLong("device-group"), help: "Device group ID, or name with --product.") var deviceGroup: String?
+        @Option(help: "Product ID or name, to find --device-group by name.") var product: String?
+
+        func run() async throws {
+            let id = try parseDeviceID(deviceID)
+            let device = try await global.withClient { client in
+                let tenant = try await global.tenantID(client)
+                let group = try await deviceGroup.asyncMap {
+                    try await resolveDeviceGroup($0, product: product, tenant: tenant, client: client).id
+                }
+                return try await client.claimDevice(ClaimDeviceRequest(deviceId: id, deviceGroupId: group), tenant: tenant)
+            }
+            try global.emit(device) { "Claimed device \($0.id)\($0.deviceGroupId.map { " into device group \($0)" } ?? "")." }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the tenant's devices.")
+        @OptionGroup var global: GlobalOptions
+        @Option(name: .customLong("device-group"), help: "Only this device group (ID, or name with --product).") var deviceGroup: String?
+        @Option(help: "Product ID or name, to find --device-group by name.") var product: String?
+
+        func run() async throws {
+            let devices = try await global.withClient { client in
+                let tenant = try await global.tenantID(client)
+                let group = try await deviceGroup.asyncMap {
+                    try await resolveDeviceGroup($0, product: product, tenant: tenant, client: client).id
+                }
+                return try await client.devices(tenant: tenant, group: group)
+            }
+            try global.emit(devices) { devices in
+                table(
+                    ["DEVICE ID", "DEVICE GROUP", "CLAIMED"],
+                    devices.map { [$0.id.description, $0.deviceGroupId?.description ?? "-", date($0.claimedAt)] })
+            }
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show one device.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "Device ID.") var deviceID: String
+
+        func run() async throws {
+            let id = try parseDeviceID(deviceID)
+            let device = try await global.withClient { client in try await client.device(id, tenant: try await global.tenantID(client)) }
+            try global.emit(device) { device in
+                details([
+                    ("device id", device.id.description), ("tenant", device.tenantId.description),
+                    ("product", device.productId?.description ?? "-"),
+                    ("device group", device.deviceGroupId?.description ?? "-"), ("claimed", date(device.claimedAt)),
+                ])
+            }
+        }
+    }
+
+    struct Update: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Move a device to a device group (Contributor).")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "Device ID.") var deviceID: String
+        @Option(name: .customLong("device-group"), help: "Device group ID, or name with --product.") var deviceGroup: String
+        @Option(help: "Product ID or name, to find --device-group by name.") var product: String?
+
+        func run() async throws {
+            let id = try parseDeviceID(deviceID)
+            let device = try await global.withClient { client in
+                let tenant = try await global.tenantID(client)
+                let group = try await resolveDeviceGroup(deviceGroup, product: product, tenant: tenant, client: client)
+                return try await client.updateDevice(id, UpdateDeviceRequest(deviceGroupId: group.id), tenant: tenant)
+            }
+            try global.emit(device) { "Device \($0.id) is in device group \($0.deviceGroupId?.description ?? "-")." }
+        }
+    }
+
+    struct Release: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Release a device from the tenant so it can be claimed again (Administrator).",
+            discussion: "The audit log keeps the claim and the release.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "Device ID.") var deviceID: String
+
+        func run() async throws {
+            let id = try parseDeviceID(deviceID)
+            try await global.withClient { client in try await client.releaseDevice(id, tenant: try await global.tenantID(client)) }
+            try global.done("Released device \(id).", ["deviceId": id.description])
+        }
+    }
+}
+
+func parseDeviceID(_ text: String) throws -> DeviceID {
+    guard let id = DeviceID(text) else {
+        throw ValidationError("'\(text)' is not a device ID: it must be 64 hexadecimal characters")
+    }
+    return id
+}
+
+extension Optional {
+    func asyncMap<T>(_ transform: (Wrapped) async throws -> T) async rethrows -> T? {
+        guard let self else { return nil }
+        return try await transform(self)
+    }
+}

@@ -1,0 +1,282 @@
+import ArgumentParser
+import Crypto
+import Foundation
+import Logging
+import NIOCore
+import RampartDevice
+import RampartModel
+import RampartPKI
+import RampartService
+import ServiceLifecycle
+import X509
+
+/// `rampart demo`: the whole loop on this machine, narrated, on embedded defaults.
+struct DemoCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "demo",
+        abstract: "Run the Security Service on this machine and walk a first tenant and device through it.",
+        discussion: """
+            Starts the service in-process (SQLite in a new temporary directory, TLS 1.3 on a free \
+            loopback port), then does what an operator would do with this CLI: log in with the \
+            bootstrap token while pinning the root CA, create a tenant and a product, claim a \
+            device, show that another tenant and a Reader are refused, download and verify the CA \
+            chain, release and re-claim the device, and read the audit log. Every step checks its \
+            result; the command exits non-zero if any did not really happen.
+            """
+    )
+
+    @Flag(help: "Print a JSON summary at the end instead of the narration.") var json = false
+    @Option(name: .customLong("dir"), help: "Where to keep the demo's files (default: a new temporary directory).")
+    var directory: String?
+
+    func run() async throws {
+        let directory = try directory ?? makeTemporaryDirectory()
+        var narrator = Narrator(quiet: json)
+        let summary = try await runDemo(in: directory, narrator: &narrator)
+        if json {
+            let encoder = JSONEncoder.rampart
+            encoder.outputFormatting.insert(.prettyPrinted)
+            print(String(decoding: try encoder.encode(summary), as: UTF8.self))
+        }
+    }
+
+    private func makeTemporaryDirectory() throws -> String {
+        var template = Array((NSTemporaryDirectory() as NSString).appendingPathComponent("rampart-demo-XXXXXX").utf8CString)
+        guard mkdtemp(&template) != nil else { throw CLIError("cannot create a temporary directory") }
+        return String(cString: template)
+    }
+}
+
+/// What the demo did, for `--json` and for tests.
+struct DemoSummary: Codable, Sendable {
+    var directory: String
+    var server: String
+    var rootCAFingerprint: String
+    var tenantId: TenantID
+    var productId: ProductID
+    var deviceId: DeviceID
+    var chainFile: String
+    var chainVerifiedByOpenSSL: Bool
+    var refusals: [String]
+    var auditEntries: Int
+}
+
+struct Narrator {
+    let quiet: Bool
+    private var step = 0
+    static let total = 10
+
+    init(quiet: Bool) { self.quiet = quiet }
+
+    mutating func begin(_ title: String) {
+        step += 1
+        say("\n[\(step)/\(Self.total)] \(title)")
+    }
+
+    func say(_ text: String) {
+        guard !quiet else { return }
+        print(text)
+        fflush(nil)
+    }
+
+    func ok(_ text: String) { say("  ✓ \(text)") }
+}
+
+func runDemo(in directory: String, narrator: inout Narrator) async throws -> DemoSummary {
+    var logger = Logger(label: "rampart-demo")
+    logger.logLevel = .warning
+    let configuration = ServerConfiguration(dataDirectory: "\(directory)/service", port: 0, logLevel: .warning)
+
+    narrator.begin("Starting the Security Service (SQLite, TLS 1.3, loopback)")
+    let database = try await SecurityService.openDatabase(configuration, logger: logger)
+    do {
+        let summary = try await serveAndWalk(configuration, database: database, logger: logger, directory: directory, narrator: &narrator)
+        try await database.close()
+        return summary
+    } catch {
+        try? await database.close()
+        throw error
+    }
+}
+
+private func serveAndWalk(
+    _ configuration: ServerConfiguration, database: any Database, logger: Logger, directory: String,
+    narrator: inout Narrator
+) async throws -> DemoSummary {
+    let service = try await SecurityService.prepare(configuration, database: database, logger: logger)
+    guard let bootstrapToken = service.bootstrapToken else {
+        throw CLIError("the demo's fresh service issued no bootstrap token")
+    }
+    let (ports, portSink) = AsyncStream<Int>.makeStream()
+    let app = try service.makeApplication { channel in
+        portSink.yield(channel.localAddress?.port ?? 0)
+        portSink.finish()
+    }
+    let serviceGroup = ServiceGroup(services: [app], logger: logger)
+    return try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { try await serviceGroup.run() }
+        var iterator = ports.makeAsyncIterator()
+        guard let port = await iterator.next(), port > 0 else { throw CLIError("the service did not start listening") }
+        let server = "https://127.0.0.1:\(port)"
+        narrator.ok("listening on \(server); data in \(configuration.dataDirectory)")
+        narrator.ok("root CA SHA-256 \(service.rootCAFingerprint)")
+        do {
+            let summary = try await walkThrough(
+                server: server, bootstrapToken: bootstrapToken, rootFingerprint: service.rootCAFingerprint,
+                directory: directory, narrator: &narrator)
+            await serviceGroup.triggerGracefulShutdown()
+            return summary
+        } catch {
+            await serviceGroup.triggerGracefulShutdown()
+            throw error
+        }
+    }
+}
+
+private func walkThrough(
+    server: String, bootstrapToken: String, rootFingerprint: String, directory: String, narrator: inout Narrator
+) async throws -> DemoSummary {
+    narrator.begin("rampart login — as the service operator, pinning the root CA by fingerprint")
+    let operatorLogin = try await LoginCommand.login(
+        server: server, token: bootstrapToken, fingerprint: rootFingerprint, caFile: nil)
+    guard operatorLogin.whoAmI.principal == "operator", let rootPEM = operatorLogin.rootPEM else {
+        throw CLIError("the bootstrap token did not log in as the operator")
+    }
+    narrator.ok("the service's root certificate matches the fingerprint; the token is an operator token")
+
+    narrator.begin("rampart tenant create Contoso — and log in as its first Administrator")
+    let (contoso, fabrikam) = try await APIClient.with(server: server, token: bootstrapToken, trustRootPEM: rootPEM) {
+        client in
+        (
+            try await client.createTenant(CreateTenantRequest(name: "Contoso", administrator: "alice")),
+            try await client.createTenant(CreateTenantRequest(name: "Fabrikam", administrator: "bob"))
+        )
+    }
+    let tenant = contoso.tenant.id
+    narrator.ok("tenant Contoso \(tenant), Administrator alice; a second tenant, Fabrikam, for contrast")
+    let config = CLIConfiguration(server: server, token: contoso.token.secret, rootCAPEM: rootPEM, tenantId: tenant)
+    try config.save(to: "\(directory)/config.json")
+    narrator.ok("CLI configuration saved to \(directory)/config.json (mode 0600)")
+
+    return try await APIClient.with(server: server, token: contoso.token.secret, trustRootPEM: rootPEM) { alice in
+        narrator.begin("rampart product create Thermostat — with its default device groups")
+        let product = try await alice.createProduct(
+            CreateProductRequest(name: "Thermostat", description: "Demo product"), tenant: tenant)
+        let groups = try await alice.deviceGroups(tenant: tenant, product: product.id)
+        guard groups.count == 5, let fieldTest = groups.first(where: { $0.name == "Field Test" }) else {
+            throw CLIError("the product did not get its five default device groups")
+        }
+        narrator.ok("product \(product.id): " + groups.map { "\($0.name) (\($0.osFeed.rawValue), \($0.updatePolicy.rawValue))" }.joined(separator: ", "))
+
+        narrator.begin("rampart device claim — a device identified by its public key")
+        let identityKey = P256.Signing.PrivateKey()
+        let deviceID = DeviceIdentity.deviceID(for: identityKey.publicKey)
+        narrator.ok("device ID = SHA-256(DeviceID public key) = \(deviceID)")
+        let device = try await alice.claimDevice(ClaimDeviceRequest(deviceId: deviceID, deviceGroupId: fieldTest.id), tenant: tenant)
+        guard device.deviceGroupId == fieldTest.id, device.productId == product.id else {
+            throw CLIError("the claimed device is not in the Field Test group")
+        }
+        narrator.ok("claimed into Contoso / Thermostat / Field Test")
+
+        narrator.begin("Attacks that must fail")
+        var refusals: [String] = []
+        let bob = fabrikam.token.secret
+        let stolen = try await expectFailure("Fabrikam claims Contoso's device", narrator: narrator) {
+            try await APIClient.with(server: server, token: bob, trustRootPEM: rootPEM) { client in
+                _ = try await client.claimDevice(ClaimDeviceRequest(deviceId: deviceID), tenant: fabrikam.tenant.id)
+            }
+        }
+        guard stolen.body.error == "device_claimed_elsewhere" else { throw CLIError("wrong refusal: \(stolen)") }
+        refusals.append(stolen.body.error)
+        let peek = try await expectFailure("Fabrikam reads Contoso's device", narrator: narrator) {
+            try await APIClient.with(server: server, token: bob, trustRootPEM: rootPEM) { client in
+                _ = try await client.device(deviceID, tenant: tenant)
+            }
+        }
+        guard peek.status == 404 else { throw CLIError("tenant isolation answered \(peek.status), not 404") }
+        refusals.append(peek.body.error)
+        _ = try await alice.assignRole(AssignRoleRequest(user: "carol", role: .reader), tenant: tenant)
+        let carol = try await alice.createToken(CreateTokenRequest(user: "carol", name: "demo reader"), tenant: tenant)
+        let write = try await expectFailure("Reader carol creates a product", narrator: narrator) {
+            try await APIClient.with(server: server, token: carol.secret, trustRootPEM: rootPEM) { client in
+                _ = try await client.createProduct(CreateProductRequest(name: "Sneaky"), tenant: tenant)
+            }
+        }
+        guard write.status == 403 else { throw CLIError("a Reader's write answered \(write.status), not 403") }
+        refusals.append(write.body.error)
+
+        narrator.begin("rampart ca download-chain — and check it with openssl")
+        let chain = try await alice.chainPEM(tenant: tenant)
+        let chainFile = "\(directory)/contoso-chain.pem"
+        try chain.write(toFile: chainFile, atomically: true, encoding: .utf8)
+        let certificates = try RampartPKI.certificates(fromPEMBundle: chain)
+        guard certificates.count == 3 else { throw CLIError("the chain has \(certificates.count) certificates, not 3") }
+        for (name, certificate) in zip(["Tenant CA", "Intermediate CA", "Root CA"], certificates) {
+            let years = certificate.notValidAfter.timeIntervalSince(certificate.notValidBefore) / (365.25 * 86_400)
+            narrator.ok("\(name): \(String(format: "%.0f", years)) years, until \(date(certificate.notValidAfter))")
+        }
+        let verified = try verifyWithOpenSSL(certificates, directory: directory)
+        narrator.ok(verified ? "openssl verify: OK" : "openssl not installed; external check skipped")
+
+        narrator.begin("rampart device release — and claim again")
+        try await alice.releaseDevice(deviceID, tenant: tenant)
+        _ = try await alice.claimDevice(ClaimDeviceRequest(deviceId: deviceID, deviceGroupId: fieldTest.id), tenant: tenant)
+        narrator.ok("released by the Administrator and claimed again")
+
+        narrator.begin("rampart audit list — what happened, as the service recorded it")
+        let audit = try await alice.auditEntries(tenant: tenant, limit: 100)
+        let actions = audit.map(\.action)
+        guard actions.filter({ $0 == "device.claim" }).count == 2, actions.contains("device.release"),
+            audit.contains(where: { $0.actor == "carol" && $0.outcome == "forbidden" })
+        else { throw CLIError("the audit log is missing entries: \(actions)") }
+        for entry in audit.reversed() {
+            narrator.say("    \(date(entry.time))  \(entry.actor.padding(toLength: 8, withPad: " ", startingAt: 0)) \(entry.action.padding(toLength: 16, withPad: " ", startingAt: 0)) \(entry.outcome)")
+        }
+
+        narrator.begin("Done")
+        narrator.ok("every step really happened; files are in \(directory)")
+        narrator.say("""
+              service data:   \(directory)/service (rampart.sqlite, pki/ keys 0600, tls/)
+              CA chain:       \(chainFile)
+              CLI config:     \(directory)/config.json
+            The service stops with the demo; run `rampart-server --data-dir \(directory)/service` to keep it.
+            """)
+        return DemoSummary(
+            directory: directory, server: server, rootCAFingerprint: rootFingerprint, tenantId: tenant,
+            productId: product.id, deviceId: deviceID, chainFile: chainFile, chainVerifiedByOpenSSL: verified,
+            refusals: refusals, auditEntries: audit.count)
+    }
+}
+
+private func expectFailure(
+    _ what: String, narrator: Narrator, _ attempt: () async throws -> Void
+) async throws -> APIFailure {
+    do {
+        try await attempt()
+    } catch let failure as APIFailure {
+        narrator.ok("\(what): refused — \(failure.body.message) [\(failure.body.error)]")
+        return failure
+    }
+    throw CLIError("\(what) was allowed; it must be refused")
+}
+
+/// Checks the chain with OpenSSL (a verifier we did not write). Returns false when openssl is absent.
+private func verifyWithOpenSSL(_ chain: [Certificate], directory: String) throws -> Bool {
+    let openssl = ["/usr/bin/openssl", "/usr/local/bin/openssl"].first { FileManager.default.isExecutableFile(atPath: $0) }
+    guard let openssl else { return false }
+    let names = ["tenant-ca.pem", "intermediate-ca.pem", "root-ca.pem"].map { "\(directory)/\($0)" }
+    for (certificate, path) in zip(chain, names) {
+        try certificate.pemString.write(toFile: path, atomically: true, encoding: .utf8)
+    }
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: openssl)
+    process.arguments = ["verify", "-CAfile", names[2], "-untrusted", names[1], names[0]]
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = pipe
+    try process.run()
+    process.waitUntilExit()
+    let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    guard process.terminationStatus == 0 else { throw CLIError("openssl verify refused the chain: \(output)") }
+    return true
+}

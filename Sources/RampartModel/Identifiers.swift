@@ -1,0 +1,106 @@
+public import Foundation
+
+/// A service-assigned identifier backed by a UUID, written in lowercase.
+///
+/// Each entity has its own type so a product ID can never be passed where a
+/// device-group ID is expected:
+///
+/// ```swift
+/// let id = try ProductID(validating: "3f0c…")
+/// ```
+public protocol EntityID: Hashable, Codable, Sendable, CustomStringConvertible {
+    var uuid: UUID { get }
+    init(uuid: UUID)
+}
+
+extension EntityID {
+    /// A new random identifier.
+    public static func random() -> Self { Self(uuid: UUID()) }
+
+    /// Parses an identifier, or returns `nil` when `text` is not a UUID.
+    public init?(_ text: String) {
+        guard let uuid = UUID(uuidString: text) else { return nil }
+        self.init(uuid: uuid)
+    }
+
+    public var description: String { uuid.uuidString.lowercased() }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        let text = try container.decode(String.self)
+        guard let value = Self(text) else {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "'\(text)' is not a UUID")
+        }
+        self = value
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(description)
+    }
+}
+
+/// Identifies a tenant: the unit of isolation in the Security Service.
+public struct TenantID: EntityID {
+    public let uuid: UUID
+    public init(uuid: UUID) { self.uuid = uuid }
+}
+
+/// Identifies a product (a model of device a tenant builds).
+public struct ProductID: EntityID {
+    public let uuid: UUID
+    public init(uuid: UUID) { self.uuid = uuid }
+}
+
+/// Identifies a device group within a product.
+public struct DeviceGroupID: EntityID {
+    public let uuid: UUID
+    public init(uuid: UUID) { self.uuid = uuid }
+}
+
+/// Identifies a user of a tenant.
+public struct UserID: EntityID {
+    public let uuid: UUID
+    public init(uuid: UUID) { self.uuid = uuid }
+}
+
+/// Identifies an API token (not the secret itself).
+public struct TokenID: EntityID {
+    public let uuid: UUID
+    public init(uuid: UUID) { self.uuid = uuid }
+}
+
+/// A device's identity: lowercase hex of SHA-256 over its DeviceID public key's
+/// SubjectPublicKeyInfo, so it is 64 hexadecimal characters.
+///
+/// Input may be upper case; it is normalised once, here, at the edge.
+public struct DeviceID: Hashable, Codable, Sendable, CustomStringConvertible, Comparable {
+    public let hex: String
+
+    public init?(_ text: String) {
+        let lower = text.lowercased()
+        guard lower.count == 64, lower.utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }) else {
+            return nil
+        }
+        hex = lower
+    }
+
+    public var description: String { hex }
+
+    public static func < (lhs: DeviceID, rhs: DeviceID) -> Bool { lhs.hex < rhs.hex }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        let text = try container.decode(String.self)
+        guard let value = DeviceID(text) else {
+            throw DecodingError.dataCorruptedError(
+                in: container, debugDescription: "'\(text)' is not a device ID (64 hexadecimal characters)")
+        }
+        self = value
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(hex)
+    }
+}

@@ -1,0 +1,110 @@
+public import Foundation
+
+/// A request body the service accepts. `fields` lists every key it knows, so the
+/// service can refuse a body with an unknown field instead of silently ignoring a typo.
+public protocol APIRequestBody: Codable, Sendable {
+    static var fields: Set<String> { get }
+}
+
+public struct CreateTenantRequest: APIRequestBody {
+    public static let fields: Set<String> = ["name", "administrator"]
+    public var name: String
+    /// Name of the first Administrator; "admin" when absent.
+    public var administrator: String?
+    public init(name: String, administrator: String? = nil) {
+        self.name = name
+        self.administrator = administrator
+    }
+}
+
+public struct AssignRoleRequest: APIRequestBody {
+    public static let fields: Set<String> = ["user", "role"]
+    public var user: String
+    public var role: Role
+    public init(user: String, role: Role) {
+        self.user = user
+        self.role = role
+    }
+}
+
+public struct CreateTokenRequest: APIRequestBody {
+    public static let fields: Set<String> = ["user", "name", "expiresInDays"]
+    /// The user the token acts as; the caller when absent. Only Administrators may name another user.
+    public var user: String?
+    public var name: String?
+    public var expiresInDays: Int?
+    public init(user: String? = nil, name: String? = nil, expiresInDays: Int? = nil) {
+        self.user = user
+        self.name = name
+        self.expiresInDays = expiresInDays
+    }
+}
+
+public struct ClaimDeviceRequest: APIRequestBody {
+    public static let fields: Set<String> = ["deviceId", "deviceGroupId"]
+    public var deviceId: DeviceID
+    public var deviceGroupId: DeviceGroupID?
+    public init(deviceId: DeviceID, deviceGroupId: DeviceGroupID? = nil) {
+        self.deviceId = deviceId
+        self.deviceGroupId = deviceGroupId
+    }
+}
+
+public struct UpdateDeviceRequest: APIRequestBody {
+    public static let fields: Set<String> = ["deviceGroupId"]
+    public var deviceGroupId: DeviceGroupID
+    public init(deviceGroupId: DeviceGroupID) { self.deviceGroupId = deviceGroupId }
+}
+
+public struct CreateProductRequest: APIRequestBody {
+    public static let fields: Set<String> = ["name", "description"]
+    public var name: String
+    public var description: String?
+    public init(name: String, description: String? = nil) {
+        self.name = name
+        self.description = description
+    }
+}
+
+public struct UpdateProductRequest: APIRequestBody {
+    public static let fields: Set<String> = ["name", "description"]
+    public var name: String?
+    public var description: String?
+    public init(name: String? = nil, description: String? = nil) {
+        self.name = name
+        self.description = description
+    }
+}
+
+public struct CreateDeviceGroupRequest: APIRequestBody {
+    public static let fields: Set<String> = ["productId", "name", "description", "osFeed", "updatePolicy"]
+    public var productId: ProductID
+    public var name: String
+    public var description: String?
+    public var osFeed: OSFeed?
+    public var updatePolicy: UpdatePolicy?
+    public init(
+        productId: ProductID, name: String, description: String? = nil, osFeed: OSFeed? = nil,
+        updatePolicy: UpdatePolicy? = nil
+    ) {
+        self.productId = productId
+        self.name = name
+        self.description = description
+        self.osFeed = osFeed
+        self.updatePolicy = updatePolicy
+    }
+}
+
+public struct UpdateDeviceGroupRequest: APIRequestBody {
+    public static let fields: Set<String> = ["name", "description", "osFeed", "updatePolicy"]
+    public var name: String?
+    public var description: String?
+    public var osFeed: OSFeed?
+    public var updatePolicy: UpdatePolicy?
+    public init(name: String? = nil, description: String? = nil, osFeed: OSFeed? = nil, updatePolicy: UpdatePolicy? = nil) {
+        self.name = name
+        self.description = description
+        self.osFeed = osFeed
+        self.updatePolicy = updatePolicy
+    }
+}

@@ -1,0 +1,178 @@
+public import Crypto
+public import Foundation
+import SwiftASN1
+public import X509
+
+/// A certificate authority: a certificate and the private key that signs with it.
+///
+/// ```swift
+/// let root = try CertificateAuthority.makeRoot(commonName: "Rampart Root CA", now: .now)
+/// let intermediate = try root.issueSubordinate(commonName: "Rampart Intermediate CA", lifetime: .intermediate, now: .now)
+/// ```
+public struct CertificateAuthority: Sendable {
+    public let certificate: Certificate
+    public let privateKey: Certificate.PrivateKey
+
+    public init(certificate: Certificate, privateKey: P256.Signing.PrivateKey) {
+        self.certificate = certificate
+        self.privateKey = Certificate.PrivateKey(privateKey)
+    }
+
+    /// The private key in PKCS#8 PEM.
+    public var privateKeyPEM: String {
+        try! privateKey.serializeAsPEM().pemString + "\n"
+    }
+
+    /// Loads a CA from its certificate and key in PEM.
+    public init(certificatePEM: String, privateKeyPEM: String) throws {
+        do {
+            certificate = try Certificate(pemEncoded: certificatePEM)
+        } catch {
+            throw PKIError.invalidPEM("CA certificate")
+        }
+        do {
+            privateKey = Certificate.PrivateKey(try P256.Signing.PrivateKey(pemRepresentation: privateKeyPEM))
+        } catch {
+            throw PKIError.invalidPEM("CA private key")
+        }
+    }
+
+    /// A new self-signed root CA with a fresh P-256 key.
+    public static func makeRoot(commonName: String, now: Date) throws -> CertificateAuthority {
+        let key = P256.Signing.PrivateKey()
+        let name = try DistinguishedName {
+            OrganizationName("Rampart")
+            CommonName(commonName)
+        }
+        let publicKey = Certificate.PublicKey(key.publicKey)
+        let extensions = try Certificate.Extensions {
+            Critical(BasicConstraints.isCertificateAuthority(maxPathLength: nil))
+            Critical(KeyUsage(keyCertSign: true, cRLSign: true))
+            SubjectKeyIdentifier(keyIdentifier: keyIdentifier(of: publicKey))
+        }
+        let certificate = try Certificate(
+            version: .v3,
+            serialNumber: Certificate.SerialNumber(),
+            publicKey: publicKey,
+            notValidBefore: now.addingTimeInterval(-Lifetime.clockSkew),
+            notValidAfter: Lifetime.root.end(from: now),
+            issuer: name,
+            subject: name,
+            extensions: extensions,
+            issuerPrivateKey: Certificate.PrivateKey(key)
+        )
+        return CertificateAuthority(certificate: certificate, privateKey: key)
+    }
+
+    /// A subordinate CA (intermediate or tenant CA) signed by this one.
+    ///
+    /// - Parameter maxPathLength: 0 for a CA that may only issue leaves.
+    public func issueSubordinate(
+        commonName: String, organizationalUnit: String? = nil, lifetime: Lifetime, maxPathLength: Int?, now: Date
+    ) throws -> CertificateAuthority {
+        let key = P256.Signing.PrivateKey()
+        let subject = try DistinguishedName {
+            OrganizationName("Rampart")
+            if let organizationalUnit { OrganizationalUnitName(organizationalUnit) }
+            CommonName(commonName)
+        }
+        let publicKey = Certificate.PublicKey(key.publicKey)
+        let extensions = try Certificate.Extensions {
+            Critical(BasicConstraints.isCertificateAuthority(maxPathLength: maxPathLength))
+            Critical(KeyUsage(keyCertSign: true, cRLSign: true))
+            SubjectKeyIdentifier(keyIdentifier: keyIdentifier(of: publicKey))
+            AuthorityKeyIdentifier(keyIdentifier: keyIdentifier(of: certificate.publicKey))
+        }
+        let notAfter = min(lifetime.end(from: now), certificate.notValidAfter)
+        let issued = try Certificate(
+            version: .v3,
+            serialNumber: Certificate.SerialNumber(),
+            publicKey: publicKey,
+            notValidBefore: now.addingTimeInterval(-Lifetime.clockSkew),
+            notValidAfter: notAfter,
+            issuer: certificate.subject,
+            subject: subject,
+            extensions: extensions,
+            issuerPrivateKey: privateKey
+        )
+        return CertificateAuthority(certificate: issued, privateKey: key)
+    }
+
+    /// A TLS server certificate for the Security Service's own HTTPS endpoint.
+    public func issueServerCertificate(
+        hostnames: [String], ipAddresses: [[UInt8]], publicKey: P256.Signing.PublicKey, now: Date
+    ) throws -> Certificate {
+        let subject = try DistinguishedName {
+            OrganizationName("Rampart")
+            CommonName(hostnames.first ?? "rampart-server")
+        }
+        let key = Certificate.PublicKey(publicKey)
+        var names: [GeneralName] = hostnames.map { .dnsName($0) }
+        names += ipAddresses.map { .ipAddress(ASN1OctetString(contentBytes: ArraySlice($0))) }
+        let extensions = try Certificate.Extensions {
+            Critical(BasicConstraints.notCertificateAuthority)
+            Critical(KeyUsage(digitalSignature: true))
+            try ExtendedKeyUsage([.serverAuth])
+            SubjectAlternativeNames(names)
+            SubjectKeyIdentifier(keyIdentifier: keyIdentifier(of: key))
+            AuthorityKeyIdentifier(keyIdentifier: keyIdentifier(of: certificate.publicKey))
+        }
+        let start = now.addingTimeInterval(-Lifetime.clockSkew)
+        return try Certificate(
+            version: .v3,
+            serialNumber: Certificate.SerialNumber(),
+            publicKey: key,
+            notValidBefore: start,
+            notValidAfter: min(Lifetime.server.end(from: start), certificate.notValidAfter),
+            issuer: certificate.subject,
+            subject: subject,
+            extensions: extensions,
+            issuerPrivateKey: privateKey
+        )
+    }
+}
+
+/// RFC 7093 method 1: the leftmost 160 bits of SHA-256 over the public key bits.
+func keyIdentifier(of key: Certificate.PublicKey) -> ArraySlice<UInt8> {
+    ArraySlice(SHA256.hash(data: key.subjectPublicKeyInfoBytes).prefix(20))
+}
+
+extension Certificate.PublicKey {
+    /// The DER encoding of the key's SubjectPublicKeyInfo.
+    public var subjectPublicKeyInfoBytes: [UInt8] {
+        var serializer = DER.Serializer()
+        try! serializer.serialize(self)
+        return serializer.serializedBytes
+    }
+}
+
+extension Certificate {
+    /// The certificate's DER encoding.
+    public var derBytes: [UInt8] {
+        var serializer = DER.Serializer()
+        try! serializer.serialize(self)
+        return serializer.serializedBytes
+    }
+
+    /// The certificate in PEM, ending with a newline so certificates concatenate into a bundle.
+    public var pemString: String {
+        try! serializeAsPEM().pemString + "\n"
+    }
+
+    /// Lowercase hex SHA-256 over the DER encoding, as `openssl x509 -fingerprint -sha256` shows it
+    /// (without colons).
+    public var sha256Fingerprint: String {
+        SHA256.hash(data: derBytes).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// The serial number in hex.
+    public var serialHex: String {
+        serialNumber.bytes.map { String(format: "%02x", $0) }.joined()
+    }
+}
+
+/// Splits a PEM bundle into certificates, in order.
+public func certificates(fromPEMBundle text: String) throws -> [Certificate] {
+    let documents = try PEMDocument.parseMultiple(pemString: text)
+    return try documents.filter { $0.discriminator == "CERTIFICATE" }.map { try Certificate(pemDocument: $0) }
+}

@@ -1,0 +1,48 @@
+import Foundation
+import Hummingbird
+import Logging
+import RampartModel
+
+/// The Security Service's HTTP API: its dependencies and its routes.
+///
+/// Handlers live in extensions by domain (`API+Tenants.swift`, `API+Devices.swift`, …);
+/// ``endpoints`` lists every route once.
+public struct API: Sendable {
+    let database: any Database
+    let pki: ServicePKI
+    let now: @Sendable () -> Date
+    let logger: Logger
+
+    /// Every route the service serves.
+    public var endpoints: [Endpoint] {
+        publicEndpoints + tenantEndpoints + userEndpoints + fleetEndpoints + caEndpoints
+    }
+
+    /// Registers ``endpoints`` on `router`, recording a failed mutating call in the audit
+    /// log (the successful ones are recorded inside their own transaction).
+    func register(on router: Router<RampartRequestContext>) {
+        for endpoint in endpoints {
+            router.on(RouterPath(endpoint.path), method: endpoint.method) { request, context in
+                var context = context
+                context.auditAction = endpoint.action
+                do {
+                    return try await endpoint.handler(request, context)
+                } catch {
+                    if let action = endpoint.action, let principal = context.principal {
+                        let outcome = (error as? ServiceError)?.code ?? ServiceError.internalError.code
+                        do {
+                            try await database.transaction { db in
+                                try await db.appendAudit(
+                                    tenant: principal.tenantID, actor: principal.actorName, action: action,
+                                    target: request.uri.path, outcome: outcome, at: now())
+                            }
+                        } catch {
+                            context.logger.error("audit entry for a refused call was lost", metadata: ["error": "\(error)"])
+                        }
+                    }
+                    throw error
+                }
+            }
+        }
+    }
+}

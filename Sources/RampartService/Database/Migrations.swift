@@ -1,0 +1,117 @@
+import Foundation
+
+/// One step of the schema. Migrations are ordered, named, never edited once shipped, and
+/// written in SQL, not derived from app types, so old steps keep meaning what they meant.
+struct Migration: Sendable {
+    let version: Int64
+    let name: String
+    /// Statements with `{BLOB}` and `{SERIAL}` standing for the engine's byte and
+    /// auto-increment key types.
+    let statements: [String]
+
+    func sql(for engine: DatabaseEngine) -> [String] {
+        statements.map { statement in
+            statement
+                .replacingOccurrences(of: "{BLOB}", with: engine == .postgres ? "BYTEA" : "BLOB")
+                .replacingOccurrences(
+                    of: "{SERIAL}",
+                    with: engine == .postgres ? "BIGSERIAL PRIMARY KEY" : "INTEGER PRIMARY KEY AUTOINCREMENT")
+        }
+    }
+}
+
+enum Schema {
+    static let migrations: [Migration] = [
+        Migration(
+            version: 1, name: "security-service-core",
+            statements: [
+                """
+                CREATE TABLE service_state (
+                    key TEXT PRIMARY KEY, value TEXT NOT NULL, created_at BIGINT NOT NULL)
+                """,
+                """
+                CREATE TABLE tenants (
+                    id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, created_at BIGINT NOT NULL)
+                """,
+                """
+                CREATE TABLE users (
+                    id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL REFERENCES tenants(id),
+                    name TEXT NOT NULL, role TEXT NOT NULL, created_at BIGINT NOT NULL,
+                    UNIQUE (tenant_id, name))
+                """,
+                """
+                CREATE TABLE tokens (
+                    id TEXT PRIMARY KEY, secret_hash TEXT NOT NULL UNIQUE, name TEXT NOT NULL,
+                    tenant_id TEXT REFERENCES tenants(id), user_id TEXT REFERENCES users(id),
+                    created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL, revoked_at BIGINT)
+                """,
+                "CREATE INDEX tokens_by_user ON tokens (tenant_id, user_id)",
+                """
+                CREATE TABLE products (
+                    id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL REFERENCES tenants(id),
+                    name TEXT NOT NULL, description TEXT NOT NULL, created_at BIGINT NOT NULL,
+                    UNIQUE (tenant_id, name))
+                """,
+                """
+                CREATE TABLE device_groups (
+                    id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL REFERENCES tenants(id),
+                    product_id TEXT NOT NULL REFERENCES products(id), name TEXT NOT NULL,
+                    description TEXT NOT NULL, os_feed TEXT NOT NULL, update_policy TEXT NOT NULL,
+                    created_at BIGINT NOT NULL, UNIQUE (product_id, name))
+                """,
+                """
+                CREATE TABLE devices (
+                    id TEXT PRIMARY KEY, tenant_id TEXT REFERENCES tenants(id),
+                    device_group_id TEXT REFERENCES device_groups(id), claimed_at BIGINT)
+                """,
+                "CREATE INDEX devices_by_tenant ON devices (tenant_id, id)",
+                "CREATE INDEX devices_by_group ON devices (device_group_id)",
+                """
+                CREATE TABLE audit_log (
+                    id {SERIAL}, tenant_id TEXT, actor TEXT NOT NULL, action TEXT NOT NULL,
+                    target TEXT NOT NULL, outcome TEXT NOT NULL, time BIGINT NOT NULL)
+                """,
+                "CREATE INDEX audit_by_tenant ON audit_log (tenant_id, id)",
+                """
+                CREATE TABLE certificate_authorities (
+                    id TEXT PRIMARY KEY, kind TEXT NOT NULL, tenant_id TEXT REFERENCES tenants(id),
+                    certificate_pem TEXT NOT NULL, sealed_key {BLOB},
+                    not_before BIGINT NOT NULL, not_after BIGINT NOT NULL,
+                    activates_at BIGINT NOT NULL, created_at BIGINT NOT NULL)
+                """,
+                // Exactly one root and one intermediate, even when two nodes start at once.
+                "CREATE UNIQUE INDEX service_ca_singleton ON certificate_authorities (kind) WHERE tenant_id IS NULL",
+                "CREATE INDEX tenant_cas ON certificate_authorities (tenant_id, activates_at)",
+            ])
+    ]
+
+    /// Applies every migration not yet applied, each in its own transaction, in order.
+    /// On PostgreSQL an advisory lock keeps two nodes starting together from racing.
+    static func migrate(_ database: any Database, now: Date = Date()) async throws -> [Migration] {
+        try await database.transaction { db in
+            try await db.query(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)"
+            )
+        }
+        var applied: [Migration] = []
+        for migration in migrations {
+            let didApply = try await database.transaction { db in
+                if database.engine == .postgres {
+                    try await db.query("SELECT pg_advisory_xact_lock(727274)")
+                }
+                let existing = try await db.query(
+                    "SELECT version FROM schema_migrations WHERE version = $1", .int(migration.version))
+                guard existing.isEmpty else { return false }
+                for statement in migration.sql(for: database.engine) {
+                    try await db.query(statement, [])
+                }
+                try await db.query(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+                    .int(migration.version), .text(migration.name), .of(now))
+                return true
+            }
+            if didApply { applied.append(migration) }
+        }
+        return applied
+    }
+}

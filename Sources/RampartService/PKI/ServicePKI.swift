@@ -1,0 +1,160 @@
+import Crypto
+import Foundation
+import RampartModel
+import SwiftASN1
+public import RampartPKI
+import X509
+
+/// Where CA private keys are kept.
+public enum CAKeyCustody: Sendable {
+    /// One PEM file per key, mode 0600, in this directory (the SQLite default).
+    case files(directory: String)
+    /// Sealed with AES-256-GCM in the database, so several nodes share them (PostgreSQL).
+    case sealed(KeySealer)
+}
+
+/// The Security Service's certificate authorities: one Root (20 years), one Intermediate
+/// (10 years), and per tenant a Tenant CA (2 years) that is renewed 90 days before it
+/// expires. The renewed CA starts issuing 45 days after it is created; until the old one
+/// expires, the tenant's chain carries both.
+public struct ServicePKI: Sendable {
+    public let root: CertificateAuthority
+    public let intermediate: CertificateAuthority
+    let custody: CAKeyCustody
+
+    /// Loads the root and intermediate, creating them on first start.
+    static func bootstrap(database: any Database, custody: CAKeyCustody, now: Date) async throws -> ServicePKI {
+        if let loaded = try await load(database: database, custody: custody) { return loaded }
+        let root = try CertificateAuthority.makeRoot(commonName: "Rampart Root CA", now: now)
+        let intermediate = try root.issueSubordinate(
+            commonName: "Rampart Intermediate CA", lifetime: .intermediate, maxPathLength: 1, now: now)
+        do {
+            try await database.transaction { db in
+                try await store(root, kind: "root", tenant: nil, activatesAt: now, custody: custody, db: db, now: now)
+                try await store(
+                    intermediate, kind: "intermediate", tenant: nil, activatesAt: now, custody: custody, db: db, now: now)
+            }
+        } catch {
+            // Another node created them first: theirs win.
+            if let loaded = try await load(database: database, custody: custody) { return loaded }
+            throw error
+        }
+        return ServicePKI(root: root, intermediate: intermediate, custody: custody)
+    }
+
+    private static func load(database: any Database, custody: CAKeyCustody) async throws -> ServicePKI? {
+        let rows = try await database.read { db in
+            try await db.query("SELECT * FROM certificate_authorities WHERE tenant_id IS NULL")
+        }
+        guard let rootRow = rows.first(where: { (try? $0.text("kind")) == "root" }),
+            let intermediateRow = rows.first(where: { (try? $0.text("kind")) == "intermediate" })
+        else { return nil }
+        return ServicePKI(
+            root: try authority(from: rootRow, custody: custody),
+            intermediate: try authority(from: intermediateRow, custody: custody),
+            custody: custody)
+    }
+
+    /// Creates a tenant's first CA, inside the caller's transaction.
+    func createTenantCA(for tenant: TenantDocument, db: any SQLExecutor, now: Date) async throws {
+        let ca = try intermediate.issueSubordinate(
+            commonName: "Rampart Tenant CA \(tenant.id)", organizationalUnit: tenant.name, lifetime: .tenantCA,
+            maxPathLength: 0, now: now)
+        try await Self.store(ca, kind: "tenant", tenant: tenant.id, activatesAt: now, custody: custody, db: db, now: now)
+    }
+
+    /// Renews every tenant CA whose newest certificate has fewer than 90 days left.
+    /// Returns the tenants renewed. Safe to run on several nodes at once: each renewal
+    /// re-checks inside its transaction.
+    func rotateTenantCAs(database: any Database, now: Date) async throws -> [TenantID] {
+        let tenants = try await database.read { db in try await db.tenants() }
+        var renewed: [TenantID] = []
+        for tenant in tenants {
+            let didRenew = try await database.transaction { db in
+                if database.engine == .postgres {
+                    try await db.query("SELECT id FROM tenants WHERE id = $1 FOR UPDATE", .of(tenant.id))
+                }
+                let newest = try await db.query(
+                    "SELECT MAX(not_after) AS latest FROM certificate_authorities WHERE tenant_id = $1", .of(tenant.id))
+                let latest = try newest.first.flatMap { try $0.optionalDate("latest") } ?? .distantPast
+                guard latest.timeIntervalSince(now) < Lifetime.tenantCARenewalWindow else { return false }
+                let ca = try intermediate.issueSubordinate(
+                    commonName: "Rampart Tenant CA \(tenant.id)", organizationalUnit: tenant.name, lifetime: .tenantCA,
+                    maxPathLength: 0, now: now)
+                try await Self.store(
+                    ca, kind: "tenant", tenant: tenant.id, activatesAt: now.addingTimeInterval(Lifetime.tenantCAActivationDelay),
+                    custody: custody, db: db, now: now)
+                return true
+            }
+            if didRenew { renewed.append(tenant.id) }
+        }
+        return renewed
+    }
+
+    /// The tenant's unexpired CA certificates, newest first.
+    func tenantCAs(_ tenant: TenantID, db: any SQLExecutor, now: Date) async throws -> [(Certificate, Date)] {
+        try await db.query(
+            "SELECT certificate_pem, activates_at FROM certificate_authorities WHERE tenant_id = $1 AND not_after > $2 ORDER BY activates_at DESC",
+            .of(tenant), .of(now)
+        ).map { (try Certificate(pemEncoded: try $0.text("certificate_pem")), try $0.date("activates_at")) }
+    }
+
+    /// The CA that signs the tenant's device certificates now: the newest one already active.
+    func issuingCA(for tenant: TenantID, db: any SQLExecutor, now: Date) async throws -> CertificateAuthority {
+        let rows = try await db.query(
+            """
+            SELECT * FROM certificate_authorities WHERE tenant_id = $1 AND activates_at <= $2 AND not_after > $2
+            ORDER BY activates_at DESC LIMIT 1
+            """, .of(tenant), .of(now))
+        guard let row = rows.first else {
+            throw ServiceError(500, "tenant_ca_missing", "tenant \(tenant) has no active CA")
+        }
+        return try Self.authority(from: row, custody: custody)
+    }
+
+    /// The PEM chain relying parties install: tenant CA(s), intermediate, root.
+    func chainPEM(for tenant: TenantID, db: any SQLExecutor, now: Date) async throws -> String {
+        let tenantCertificates = try await tenantCAs(tenant, db: db, now: now).map(\.0)
+        return (tenantCertificates + [intermediate.certificate, root.certificate]).map(\.pemString).joined()
+    }
+
+    private static func store(
+        _ ca: CertificateAuthority, kind: String, tenant: TenantID?, activatesAt: Date, custody: CAKeyCustody,
+        db: any SQLExecutor, now: Date
+    ) async throws {
+        let id = UUID().uuidString.lowercased()
+        let keyPEM = ca.privateKeyPEM
+        var sealed = SQLValue.null
+        switch custody {
+        case .files(let directory):
+            try SecretFile.write(keyPEM, to: "\(directory)/\(id).key.pem")
+        case .sealed(let sealer):
+            sealed = .blob(Array(try sealer.seal(Data(keyPEM.utf8), context: id)))
+        }
+        try await db.query(
+            """
+            INSERT INTO certificate_authorities (id, kind, tenant_id, certificate_pem, sealed_key, not_before, not_after, activates_at, created_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+            """,
+            .text(id), .text(kind), tenant.map { .of($0) } ?? .null, .text(ca.certificate.pemString), sealed,
+            .of(ca.certificate.notValidBefore), .of(ca.certificate.notValidAfter), .of(activatesAt), .of(now))
+    }
+
+    private static func authority(from row: SQLRow, custody: CAKeyCustody) throws -> CertificateAuthority {
+        let id = try row.text("id")
+        let keyPEM: String
+        switch custody {
+        case .files(let directory):
+            let path = "\(directory)/\(id).key.pem"
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw PKIError.keyMissing(path) }
+            keyPEM = text
+        case .sealed(let sealer):
+            guard let blob = try row.blob("sealed_key") else {
+                throw PKIError.sealedKeyInvalid("CA \(id) has no sealed key in the database")
+            }
+            keyPEM = String(decoding: try sealer.open(Data(blob), context: id), as: UTF8.self)
+        }
+        return try CertificateAuthority(certificatePEM: try row.text("certificate_pem"), privateKeyPEM: keyPEM)
+    }
+}
+

@@ -1,0 +1,84 @@
+import Crypto
+import Foundation
+import NIOSSL
+import RampartPKI
+import RampartModel
+import X509
+
+/// The HTTPS identity of the service: the operator's certificate, or one the service
+/// issues itself from its Intermediate CA (and renews 30 days before it expires).
+struct ServerTLS {
+    let configuration: TLSConfiguration
+    /// SHA-256 of the leaf certificate, for people to compare.
+    let certificateFingerprint: String
+    let generated: Bool
+
+    static func make(configuration: ServerConfiguration, pki: ServicePKI, now: Date) throws -> ServerTLS {
+        let chain: [NIOSSLCertificate]
+        let key: NIOSSLPrivateKey
+        let leafFingerprint: String
+        var generated = false
+        if let certPath = configuration.tlsCertificatePath {
+            guard let keyPath = configuration.tlsKeyPath else {
+                throw ConfigurationError("--tls-cert needs --tls-key")
+            }
+            do {
+                chain = try NIOSSLCertificate.fromPEMFile(certPath)
+                key = try NIOSSLPrivateKey(file: keyPath, format: .pem)
+            } catch {
+                throw ConfigurationError("cannot read the TLS certificate or key (\(certPath), \(keyPath)): \(error)")
+            }
+            guard let leaf = chain.first else { throw ConfigurationError("\(certPath) holds no certificate") }
+            leafFingerprint = SHA256.hash(data: try leaf.toDERBytes()).map { String(format: "%02x", $0) }.joined()
+        } else {
+            let (certificatePEM, keyPEM, fingerprint, fresh) = try generatedIdentity(
+                configuration: configuration, pki: pki, now: now)
+            chain = try NIOSSLCertificate.fromPEMBytes(Array(certificatePEM.utf8))
+            key = try NIOSSLPrivateKey(bytes: Array(keyPEM.utf8), format: .pem)
+            leafFingerprint = fingerprint
+            generated = fresh
+        }
+        var tls = TLSConfiguration.makeServerConfiguration(
+            certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
+        tls.minimumTLSVersion = .tlsv13
+        return ServerTLS(configuration: tls, certificateFingerprint: leafFingerprint, generated: generated)
+    }
+
+    /// Reads `tls/server.pem` and `tls/server.key` from the data directory, issuing them
+    /// when absent, expiring within 30 days, or not naming the configured hostnames.
+    private static func generatedIdentity(
+        configuration: ServerConfiguration, pki: ServicePKI, now: Date
+    ) throws -> (String, String, String, Bool) {
+        let directory = "\(configuration.dataDirectory)/tls"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let certPath = "\(directory)/server.pem"
+        let keyPath = "\(directory)/server.key"
+        let hostnames = ["localhost"] + configuration.hostnames.filter { $0 != "localhost" }
+        if let certificatePEM = try? String(contentsOfFile: certPath, encoding: .utf8),
+            let keyPEM = try? String(contentsOfFile: keyPath, encoding: .utf8),
+            let leaf = try? certificates(fromPEMBundle: certificatePEM).first,
+            leaf.notValidAfter.timeIntervalSince(now) > 30 * 86_400,
+            leaf.issuer == pki.intermediate.certificate.subject,
+            Set(dnsNames(of: leaf)) == Set(hostnames)
+        {
+            return (certificatePEM, keyPEM, leaf.sha256Fingerprint, false)
+        }
+        let key = P256.Signing.PrivateKey()
+        let leaf = try pki.intermediate.issueServerCertificate(
+            hostnames: hostnames, ipAddresses: [[127, 0, 0, 1], Array(repeating: 0, count: 15) + [1]],
+            publicKey: key.publicKey, now: now)
+        let chainPEM = leaf.pemString + pki.intermediate.certificate.pemString
+        try SecretFile.write(key.pemRepresentation, to: keyPath)
+        try chainPEM.write(toFile: certPath, atomically: true, encoding: .utf8)
+        try pki.root.certificate.pemString.write(toFile: "\(directory)/ca.pem", atomically: true, encoding: .utf8)
+        return (chainPEM, key.pemRepresentation, leaf.sha256Fingerprint, true)
+    }
+
+    private static func dnsNames(of certificate: Certificate) -> [String] {
+        guard let names = try? certificate.extensions.subjectAlternativeNames else { return [] }
+        return names.compactMap { name in
+            if case .dnsName(let dns) = name { return dns }
+            return nil
+        }
+    }
+}
