@@ -6,6 +6,9 @@ public struct PKIError: RampartError, Equatable {
     public let message: String
     public var statusCode: Int { 500 }
 
+    /// Errors are equal when their codes are: the message may carry details.
+    public static func == (lhs: PKIError, rhs: PKIError) -> Bool { lhs.code == rhs.code }
+
     public init(code: String, message: String) {
         self.code = code
         self.message = message

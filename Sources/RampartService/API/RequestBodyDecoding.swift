@@ -11,7 +11,7 @@ extension Request {
         let buffer: ByteBuffer
         do {
             buffer = try await request.collectBody(upTo: APILimits.maxBodyBytes)
-        } catch let error as HTTPError where error.status == .contentTooLarge {
+        } catch is NIOTooManyBytesError {
             throw ServiceError.bodyTooLarge
         }
         if let contentType = headers[.contentType], !contentType.lowercased().hasPrefix("application/json") {
