@@ -121,6 +121,8 @@ let package = Package(
             ],
             swiftSettings: upcoming
         ),
+        // Real servers for tests (PostgreSQL) and a process runner; shared by the test targets.
+        .target(name: "RampartTestSupport", path: "Tests/Support", swiftSettings: upcoming),
         .testTarget(name: "RampartModelTests", dependencies: ["RampartModel"], swiftSettings: upcoming),
         .testTarget(
             name: "RampartPKITests",
@@ -130,7 +132,7 @@ let package = Package(
         .testTarget(
             name: "RampartServiceTests",
             dependencies: [
-                "RampartService", "RampartModel", "RampartPKI",
+                "RampartService", "RampartModel", "RampartPKI", "RampartTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -141,7 +143,15 @@ let package = Package(
         ),
         .testTarget(
             name: "RampartCLITests",
-            dependencies: ["RampartCLI", "RampartService"],
+            dependencies: [
+                "RampartCLI", "RampartService", "RampartModel", "RampartPKI", "RampartDevice", "RampartTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "X509", package: "swift-certificates"),
+            ],
             swiftSettings: upcoming
         ),
     ]

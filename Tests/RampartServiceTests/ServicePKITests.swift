@@ -1,4 +1,5 @@
 import Foundation
+import RampartTestSupport
 import HTTPTypes
 import RampartModel
 import RampartPKI

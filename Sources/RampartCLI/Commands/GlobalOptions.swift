@@ -24,8 +24,13 @@ struct GlobalOptions: ParsableArguments {
         guard let server = server ?? configuration.server else {
             throw CLIError("not logged in: run `rampart login --server URL --token TOKEN --fingerprint SHA256` first")
         }
-        let token = ProcessInfo.processInfo.environment["RAMPART_TOKEN"] ?? configuration.token
+        let token = Self.environmentToken ?? configuration.token
         return try await APIClient.with(server: server, token: token, trustRootPEM: configuration.rootCAPEM, body)
+    }
+
+    /// `$RAMPART_TOKEN`, when set and not empty.
+    static var environmentToken: String? {
+        ProcessInfo.processInfo.environment["RAMPART_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
     }
 
     /// The tenant to act in: `--tenant` (ID or name), else the one selected at login.

@@ -27,7 +27,7 @@ struct LoginCommand: AsyncParsableCommand {
 
     func run() async throws {
         guard let server = serverURL ?? global.server else { throw ValidationError("--server-url (or --server) is required") }
-        guard let token = token ?? ProcessInfo.processInfo.environment["RAMPART_TOKEN"] else {
+        guard let token = token ?? GlobalOptions.environmentToken else {
             throw ValidationError("--token is required (or set RAMPART_TOKEN)")
         }
         let result = try await Self.login(server: server, token: token, fingerprint: fingerprint, caFile: caFile)

@@ -85,51 +85,13 @@ struct Narrator {
 func runDemo(in directory: String, narrator: inout Narrator) async throws -> DemoSummary {
     var logger = Logger(label: "rampart-demo")
     logger.logLevel = .warning
-    let configuration = ServerConfiguration(dataDirectory: "\(directory)/service", port: 0, logLevel: .warning)
-
     narrator.begin("Starting the Security Service (SQLite, TLS 1.3, loopback)")
-    let database = try await SecurityService.openDatabase(configuration, logger: logger)
-    do {
-        let summary = try await serveAndWalk(configuration, database: database, logger: logger, directory: directory, narrator: &narrator)
-        try await database.close()
-        return summary
-    } catch {
-        try? await database.close()
-        throw error
-    }
-}
-
-private func serveAndWalk(
-    _ configuration: ServerConfiguration, database: any Database, logger: Logger, directory: String,
-    narrator: inout Narrator
-) async throws -> DemoSummary {
-    let service = try await SecurityService.prepare(configuration, database: database, logger: logger)
-    guard let bootstrapToken = service.bootstrapToken else {
-        throw CLIError("the demo's fresh service issued no bootstrap token")
-    }
-    let (ports, portSink) = AsyncStream<Int>.makeStream()
-    let app = try service.makeApplication { channel in
-        portSink.yield(channel.localAddress?.port ?? 0)
-        portSink.finish()
-    }
-    let serviceGroup = ServiceGroup(services: [app], logger: logger)
-    return try await withThrowingTaskGroup(of: Void.self) { group in
-        group.addTask { try await serviceGroup.run() }
-        var iterator = ports.makeAsyncIterator()
-        guard let port = await iterator.next(), port > 0 else { throw CLIError("the service did not start listening") }
-        let server = "https://127.0.0.1:\(port)"
-        narrator.ok("listening on \(server); data in \(configuration.dataDirectory)")
-        narrator.ok("root CA SHA-256 \(service.rootCAFingerprint)")
-        do {
-            let summary = try await walkThrough(
-                server: server, bootstrapToken: bootstrapToken, rootFingerprint: service.rootCAFingerprint,
-                directory: directory, narrator: &narrator)
-            await serviceGroup.triggerGracefulShutdown()
-            return summary
-        } catch {
-            await serviceGroup.triggerGracefulShutdown()
-            throw error
-        }
+    return try await LocalService.run(dataDirectory: "\(directory)/service", logger: logger) { local in
+        narrator.ok("listening on \(local.url); data in \(local.dataDirectory)")
+        narrator.ok("root CA SHA-256 \(local.rootCAFingerprint)")
+        return try await walkThrough(
+            server: local.url, bootstrapToken: local.bootstrapToken, rootFingerprint: local.rootCAFingerprint,
+            directory: directory, narrator: &narrator)
     }
 }
 

@@ -3,12 +3,12 @@ import Foundation
 /// A throwaway PostgreSQL cluster: initdb in a temporary directory, started on a free
 /// loopback port, stopped and deleted afterwards. Runs the server as the `postgres`
 /// user when the tests run as root (PostgreSQL refuses to run as root).
-struct PostgresTestServer {
-    let url: String
+public struct PostgresTestServer {
+    public let url: String
     private let directory: String
     private let binDirectory: String
 
-    static func with<T: Sendable>(_ body: (String) async throws -> T) async throws -> T {
+    public static func with<T: Sendable>(_ body: (String) async throws -> T) async throws -> T {
         let server = try start()
         do {
             let result = try await body(server.url)
@@ -20,7 +20,7 @@ struct PostgresTestServer {
         }
     }
 
-    static func start() throws -> PostgresTestServer {
+    public static func start() throws -> PostgresTestServer {
         guard let bin = findBinDirectory() else {
             throw HarnessError(
                 "PostgreSQL server binaries not found under /usr/lib/postgresql: run scripts/install-deps.sh")
@@ -40,7 +40,7 @@ struct PostgresTestServer {
         return PostgresTestServer(url: "postgres://rampart@127.0.0.1:\(port)/postgres", directory: directory, binDirectory: bin)
     }
 
-    func stop() {
+    public func stop() {
         try? Self.runAsPostgres("\(binDirectory)/pg_ctl", ["-D", "\(directory)/data", "-m", "immediate", "-w", "stop"])
         try? FileManager.default.removeItem(atPath: directory)
     }
@@ -68,7 +68,7 @@ struct PostgresTestServer {
     }
 
     /// Asks the kernel for a free port by binding port 0.
-    static func freePort() throws -> Int {
+    public static func freePort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw HarnessError("socket() failed") }
         defer { close(fd) }
@@ -88,7 +88,7 @@ struct PostgresTestServer {
     }
 }
 
-struct HarnessError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
+public struct HarnessError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
 }

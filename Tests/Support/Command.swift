@@ -6,8 +6,10 @@ import Foundation
 /// (`runuser`, `pg_ctl`) while the test's cooperative threads are busy; waitpid cannot.
 /// Output goes to a file, not a pipe: `pg_ctl start` leaves the server holding what it
 /// inherited, so a pipe would never reach end-of-file.
-enum Command {
-    static func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+public enum Command {
+    public static func run(
+        _ executable: String, _ arguments: [String], environment: [String: String] = [:]
+    ) throws -> (status: Int32, output: String) {
         let outputPath = (NSTemporaryDirectory() as NSString).appendingPathComponent("rampart-cmd-\(UUID().uuidString).log")
         defer { unlink(outputPath) }
         var actions = posix_spawn_file_actions_t()
@@ -19,7 +21,11 @@ enum Command {
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         var pid = pid_t()
-        let spawned = posix_spawn(&pid, executable, &actions, nil, argv, environ)
+        var variables = ProcessInfo.processInfo.environment
+        variables.merge(environment) { $1 }
+        let envp = variables.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { envp.forEach { free($0) } }
+        let spawned = posix_spawn(&pid, executable, &actions, nil, argv, envp)
         guard spawned == 0 else { throw HarnessError("cannot start \(executable): \(String(cString: strerror(spawned)))") }
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}

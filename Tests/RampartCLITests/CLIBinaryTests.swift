@@ -1,0 +1,106 @@
+import Foundation
+@testable import RampartCLI
+import RampartModel
+import RampartTestSupport
+import Testing
+
+/// The built `rampart` executable, run as a user would run it, against a live service.
+@Suite struct CLIBinaryTests {
+    static let binary: String = {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        return root.appendingPathComponent(".build/debug/rampart").path
+    }()
+
+    struct Run {
+        let status: Int32
+        let output: String
+    }
+
+    func rampart(_ arguments: [String], config: String) throws -> Run {
+        guard FileManager.default.isExecutableFile(atPath: Self.binary) else {
+            throw HarnessError("\(Self.binary) is missing: build it first (swift build --build-tests builds it)")
+        }
+        let (status, output) = try Command.run(Self.binary, arguments + ["--config", config], environment: ["RAMPART_TOKEN": ""])
+        return Run(status: status, output: output)
+    }
+
+    func json<T: Decodable>(_ type: T.Type, _ run: Run) throws -> T {
+        #expect(run.status == 0, "\(run.output)")
+        return try JSONDecoder.rampart.decode(T.self, from: Data(run.output.utf8))
+    }
+
+    @Test func operatorAndAdministratorWorkflow() async throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let config = "\(directory)/config.json"
+        try await LocalService.run(dataDirectory: "\(directory)/service", logger: quietLogger) { local in
+            let login = try rampart(
+                ["login", "--server-url", local.url, "--token", local.bootstrapToken, "--fingerprint", local.rootCAFingerprint],
+                config: config)
+            #expect(login.status == 0, "\(login.output)")
+            #expect(login.output.contains("service operator"))
+
+            let created = try json(TenantCreated.self, try rampart(["tenant", "create", "Contoso", "--json"], config: config))
+            #expect(created.tenant.name == "Contoso")
+
+            let adminLogin = try rampart(
+                ["login", "--server-url", local.url, "--token", created.token.secret, "--fingerprint", local.rootCAFingerprint, "--json"],
+                config: config)
+            #expect(try json(WhoAmI.self, adminLogin).role == "Administrator")
+
+            let product = try json(ProductDocument.self, try rampart(["product", "create", "Thermostat", "--json"], config: config))
+            let groups = try json([DeviceGroupDocument].self, try rampart(["device-group", "list", "--product", "Thermostat", "--json"], config: config))
+            #expect(groups.count == 5)
+            #expect(groups.allSatisfy { $0.productId == product.id })
+
+            let device = randomDeviceHex()
+            let claimed = try json(
+                DeviceDocument.self,
+                try rampart(["device", "claim", device, "--device-group", "Production", "--product", "Thermostat", "--json"], config: config))
+            #expect(claimed.id.hex == device)
+            let listed = try json([DeviceDocument].self, try rampart(["device", "list", "--json"], config: config))
+            #expect(listed.map(\.id.hex) == [device])
+
+            let chainFile = "\(directory)/chain.pem"
+            let download = try rampart(["ca", "download-chain", "--out", chainFile], config: config)
+            #expect(download.status == 0, "\(download.output)")
+            #expect(try String(contentsOfFile: chainFile, encoding: .utf8).components(separatedBy: "BEGIN CERTIFICATE").count == 4)
+
+            let audit = try json([AuditEntryDocument].self, try rampart(["audit", "list", "--json"], config: config))
+            #expect(audit.contains { $0.action == "device.claim" })
+            #expect(audit.contains { $0.action == "tenant.create" })
+
+            // Bad input: one clear line and a non-zero exit.
+            let bad = try rampart(["device", "claim", "not-a-device"], config: config)
+            #expect(bad.status != 0)
+            #expect(bad.output.contains("64 hexadecimal characters"))
+            let conflict = try rampart(["device", "claim", device], config: config)
+            #expect(conflict.status != 0)
+            #expect(conflict.output.contains("device_already_claimed"))
+            #expect(conflict.output.split(separator: "\n").count == 1)
+
+            // Human output is a table.
+            let table = try rampart(["device-group", "list"], config: config)
+            #expect(table.output.hasPrefix("ID"))
+            #expect(table.output.contains("Production OS Evaluation"))
+        }
+    }
+
+    @Test func everyCommandHasHelp() throws {
+        let commands = [
+            [], ["demo"], ["login"], ["whoami"], ["tenant"], ["tenant", "create"], ["role", "add"], ["token", "create"],
+            ["device", "claim"], ["device", "release"], ["product", "delete"], ["device-group", "update"],
+            ["ca", "download-chain"], ["audit", "list"],
+        ]
+        for command in commands {
+            let run = try Command.run(Self.binary, command + ["--help"])
+            #expect(run.status == 0, "\(command): \(run.output)")
+            #expect(run.output.contains("USAGE"), "\(command)")
+        }
+    }
+}
+
+func randomDeviceHex() -> String {
+    (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+}

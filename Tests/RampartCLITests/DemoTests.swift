@@ -1,0 +1,34 @@
+import Foundation
+import Logging
+@testable import RampartCLI
+import RampartModel
+import RampartTestSupport
+import Testing
+
+@Suite struct DemoTests {
+    /// The README's main command, run in-process: every step must really happen.
+    @Test func demoWalksTheWholeLoop() async throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var narrator = Narrator(quiet: true)
+        let summary = try await runDemo(in: directory, narrator: &narrator)
+        #expect(summary.chainVerifiedByOpenSSL)
+        #expect(summary.refusals == ["device_claimed_elsewhere", "tenant_not_found", "forbidden"])
+        #expect(summary.auditEntries >= 7)
+        #expect(FileManager.default.fileExists(atPath: summary.chainFile))
+        let attributes = try FileManager.default.attributesOfItem(atPath: "\(directory)/config.json")
+        #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
+    }
+}
+
+func temporaryDirectory() throws -> String {
+    var template = Array((NSTemporaryDirectory() as NSString).appendingPathComponent("rampart-cli-XXXXXX").utf8CString)
+    guard mkdtemp(&template) != nil else { throw HarnessError("mkdtemp failed") }
+    return String(cString: template)
+}
+
+let quietLogger: Logger = {
+    var logger = Logger(label: "rampart-cli-test")
+    logger.logLevel = .critical
+    return logger
+}()

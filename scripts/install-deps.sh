@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Rampart needs. Idempotent, no prompts; run as root.
+# Installs only what is missing, so a machine that has everything needs no network.
+set -euo pipefail
+
+packages=(
+  openssl          # `openssl verify` checks our certificate chains in tests and the demo
+  postgresql       # tests start their own throwaway PostgreSQL cluster
+  ca-certificates
+)
+
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all Debian packages present"
+  exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: missing ${missing[*]}; run this script as root" >&2
+  exit 1
+fi
+
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# The package starts a cluster of its own; Rampart's tests never use it.
+if command -v pg_lsclusters >/dev/null && command -v pg_ctlcluster >/dev/null; then
+  pg_lsclusters -h 2>/dev/null | awk '$4 == "online" {print $1, $2}' | while read -r version cluster; do
+    pg_ctlcluster "$version" "$cluster" stop || true
+  done
+fi
