@@ -36,7 +36,7 @@ import Testing
         let config = "\(directory)/config.json"
         try await LocalService.run(dataDirectory: "\(directory)/service", logger: quietLogger) { local in
             let login = try rampart(
-                ["login", "--server-url", local.url, "--token", local.bootstrapToken, "--fingerprint", local.rootCAFingerprint],
+                ["login", "--server", local.url, "--token", local.bootstrapToken, "--fingerprint", local.rootCAFingerprint],
                 config: config)
             #expect(login.status == 0, "\(login.output)")
             #expect(login.output.contains("service operator"))
@@ -45,7 +45,7 @@ import Testing
             #expect(created.tenant.name == "Contoso")
 
             let adminLogin = try rampart(
-                ["login", "--server-url", local.url, "--token", created.token.secret, "--fingerprint", local.rootCAFingerprint, "--json"],
+                ["login", "--server", local.url, "--token", created.token.secret, "--fingerprint", local.rootCAFingerprint, "--json"],
                 config: config)
             #expect(try json(WhoAmI.self, adminLogin).role == "Administrator")
 

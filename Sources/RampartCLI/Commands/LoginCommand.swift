@@ -14,24 +14,29 @@ struct LoginCommand: AsyncParsableCommand {
             The service prints its root CA's SHA-256 fingerprint when it starts. With \
             --fingerprint, the CLI fetches the root certificate, checks it against that \
             fingerprint and trusts only it from then on. With --ca-file it trusts the given \
-            PEM. With neither it uses the system's trust store (for an operator's own certificate).
+            PEM. With neither it keeps the root pinned at an earlier login, or, on a first login, \
+            uses the system's trust store (for an operator's own certificate).
             The token is checked with the service before anything is saved.
             """
     )
 
     @OptionGroup var global: GlobalOptions
-    @Option(help: "Service URL, e.g. https://rampart.example.com:8443.") var serverURL: String?
     @Option(help: "API token (rpt_…). Default: $RAMPART_TOKEN.") var token: String?
     @Option(help: "SHA-256 fingerprint of the service's root CA (hex, colons allowed).") var fingerprint: String?
     @Option(name: .customLong("ca-file"), help: "PEM file of the CA that signed the service's certificate.") var caFile: String?
 
     func run() async throws {
-        guard let server = serverURL ?? global.server else { throw ValidationError("--server-url (or --server) is required") }
+        guard let server = global.server else {
+            throw ValidationError("--server is required, e.g. --server https://rampart.example.com:8443")
+        }
         guard let token = token ?? GlobalOptions.environmentToken else {
             throw ValidationError("--token is required (or set RAMPART_TOKEN)")
         }
-        let result = try await Self.login(server: server, token: token, fingerprint: fingerprint, caFile: caFile)
         var configuration = try CLIConfiguration.load(from: global.configurationPath)
+        // Without a new pin, keep trusting the root CA pinned at an earlier login.
+        let pinned = fingerprint == nil && caFile == nil ? configuration.rootCAPEM : nil
+        let result = try await Self.login(
+            server: server, token: token, fingerprint: fingerprint, caFile: caFile, pinnedRootPEM: pinned)
         configuration.server = server
         configuration.token = token
         configuration.rootCAPEM = result.rootPEM
@@ -49,8 +54,10 @@ struct LoginCommand: AsyncParsableCommand {
     }
 
     /// Establishes trust in the server and checks the token. Shared with `rampart demo`.
-    static func login(server: String, token: String, fingerprint: String?, caFile: String?) async throws -> Result {
-        var rootPEM: String?
+    static func login(
+        server: String, token: String, fingerprint: String?, caFile: String?, pinnedRootPEM: String? = nil
+    ) async throws -> Result {
+        var rootPEM = pinnedRootPEM
         if let fingerprint {
             let expected = fingerprint.replacingOccurrences(of: ":", with: "").lowercased()
             let pem = try await APIClient.with(server: server, token: nil, trustRootPEM: nil, insecure: true) { client in

@@ -28,7 +28,7 @@ struct TenantCommands: AsyncParsableCommand {
                     ("administrator", created.administrator.name),
                     ("token", created.token.secret),
                     ("expires", date(created.token.token.expiresAt)),
-                ]) + "\nThe token is shown only now. Log in with: rampart login --token <token>"
+                ]) + "\nThe token is shown only now. Act as this Administrator with: rampart login --server URL --token TOKEN"
             }
         }
     }
