@@ -1,6 +1,8 @@
+import Crypto
 import Foundation
 import RampartTestSupport
 import HTTPTypes
+import NIOSSL
 import RampartModel
 import RampartPKI
 @testable import RampartService
@@ -125,5 +127,64 @@ enum OpenSSL {
         let arguments = ["verify", "-CAfile", root] + (chain.count > 2 ? ["-untrusted", untrusted] : [])
             + (purpose.map { ["-purpose", $0] } ?? []) + [leaf]
         return try Command.run("/usr/bin/openssl", arguments).status == 0
+    }
+}
+
+@Suite struct ServerTLSTests {
+    /// `--tls-cert/--tls-key`: the operator's certificate is served instead of a generated one.
+    @Test func operatorCertificateIsUsed() async throws {
+        try await ServiceHarness.with(.sqlite) { harness in
+            let directory = try ServiceHarness.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let ownCA = try CertificateAuthority.makeRoot(commonName: "Operator CA", now: Date())
+            let key = P256.Signing.PrivateKey()
+            let leaf = try ownCA.issueServerCertificate(
+                hostnames: ["rampart.example"], ipAddresses: [], publicKey: key.publicKey, now: Date())
+            try (leaf.pemString + ownCA.certificate.pemString).write(toFile: "\(directory)/cert.pem", atomically: true, encoding: .utf8)
+            try key.pemRepresentation.write(toFile: "\(directory)/key.pem", atomically: true, encoding: .utf8)
+
+            var configuration = harness.service.configuration
+            configuration.tlsCertificatePath = "\(directory)/cert.pem"
+            configuration.tlsKeyPath = "\(directory)/key.pem"
+            let tls = try ServerTLS.make(configuration: configuration, pki: harness.api.pki, now: Date())
+            #expect(tls.certificateFingerprint == leaf.sha256Fingerprint)
+            #expect(!tls.generated)
+            #expect(tls.configuration.minimumTLSVersion == .tlsv13)
+
+            configuration.tlsKeyPath = nil
+            #expect(throws: ConfigurationError.self) {
+                _ = try ServerTLS.make(configuration: configuration, pki: harness.api.pki, now: Date())
+            }
+            configuration.tlsKeyPath = "\(directory)/missing.pem"
+            #expect(throws: ConfigurationError.self) {
+                _ = try ServerTLS.make(configuration: configuration, pki: harness.api.pki, now: Date())
+            }
+        }
+    }
+
+    /// Without one, the service issues itself a certificate from its own CA, reuses it on
+    /// the next start, and names localhost and the configured hostnames.
+    @Test func generatedCertificateChainsToTheServiceRoot() async throws {
+        try await ServiceHarness.with(.sqlite) { harness in
+            let chainPEM = try String(contentsOfFile: "\(harness.dataDirectory)/tls/server.pem", encoding: .utf8)
+            let chain = try certificates(fromPEMBundle: chainPEM)
+            #expect(try OpenSSL.verify(chain + [harness.api.pki.root.certificate], purpose: "sslserver"))
+            let again = try ServerTLS.make(configuration: harness.service.configuration, pki: harness.api.pki, now: Date())
+            #expect(!again.generated)
+            #expect(again.certificateFingerprint == chain[0].sha256Fingerprint)
+            var renamed = harness.service.configuration
+            renamed.hostnames = ["rampart.example"]
+            let reissued = try ServerTLS.make(configuration: renamed, pki: harness.api.pki, now: Date())
+            #expect(reissued.generated)
+            let attributes = try FileManager.default.attributesOfItem(atPath: "\(harness.dataDirectory)/tls/server.key")
+            #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
+        }
+    }
+
+    @Test func sqliteRunsInWriteAheadLogMode() async throws {
+        try await ServiceHarness.with(.sqlite) { harness in
+            let mode = try await harness.database.read { db in try await db.query("PRAGMA journal_mode", []) }
+            #expect(try mode.first?.text("journal_mode") == "wal")
+        }
     }
 }

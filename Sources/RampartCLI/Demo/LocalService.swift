@@ -24,14 +24,8 @@ public struct LocalService: Sendable {
         dataDirectory: String, logger: Logger, _ body: (LocalService) async throws -> T
     ) async throws -> T {
         let configuration = ServerConfiguration(dataDirectory: dataDirectory, port: 0, logLevel: logger.logLevel)
-        let database = try await SecurityService.openDatabase(configuration, logger: logger)
-        do {
-            let result = try await serve(configuration, database: database, logger: logger, body)
-            try await database.close()
-            return result
-        } catch {
-            try? await database.close()
-            throw error
+        return try await SecurityService.withDatabase(configuration, logger: logger) { database in
+            try await serve(configuration, database: database, logger: logger, body)
         }
     }
 

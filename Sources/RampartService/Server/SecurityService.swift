@@ -34,6 +34,31 @@ public struct SecurityService: Sendable {
         return try await SQLiteDatabase.open(path: "\(configuration.dataDirectory)/rampart.sqlite", logger: logger)
     }
 
+    /// Opens the configured database, keeps it usable while `body` runs (running the
+    /// PostgreSQL pool beside it), and closes it afterwards, whether `body` succeeds or not.
+    public static func withDatabase<T: Sendable>(
+        _ configuration: ServerConfiguration, logger: Logger, _ body: (any Database) async throws -> T
+    ) async throws -> T {
+        let database = try await openDatabase(configuration, logger: logger)
+        do {
+            let result: T
+            if let pool = database.service {
+                result = try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await pool.run() }
+                    defer { group.cancelAll() }
+                    return try await body(database)
+                }
+            } else {
+                result = try await body(database)
+            }
+            try await database.close()
+            return result
+        } catch {
+            try? await database.close()
+            throw error
+        }
+    }
+
     /// Migrates the schema, loads or creates the CAs, issues the bootstrap token on first
     /// start and prepares TLS. The database's own service must already be running.
     public static func prepare(

@@ -39,24 +39,15 @@ struct ServiceHarness: Sendable {
         switch engine {
         case .sqlite:
             let configuration = ServerConfiguration(dataDirectory: directory, port: 0)
-            let database = try await SecurityService.openDatabase(configuration, logger: logger)
-            do {
-                let result = try await run(configuration, database: database, clock: clock, body)
-                try await database.close()
-                return result
-            } catch {
-                try? await database.close()
-                throw error
+            return try await SecurityService.withDatabase(configuration, logger: logger) { database in
+                try await run(configuration, database: database, clock: clock, body)
             }
         case .postgres:
             return try await PostgresTestServer.with { url in
                 let configuration = ServerConfiguration(
                     dataDirectory: directory, port: 0, databaseURL: url, keyEncryptionKey: String(repeating: "ab", count: 32))
-                let database = try await SecurityService.openDatabase(configuration, logger: logger)
-                return try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask { try await database.service!.run() }
-                    defer { group.cancelAll() }
-                    return try await run(configuration, database: database, clock: clock, body)
+                return try await SecurityService.withDatabase(configuration, logger: logger) { database in
+                    try await run(configuration, database: database, clock: clock, body)
                 }
             }
         }
