@@ -78,7 +78,13 @@ let package = Package(
         // The device runtime (rampartd). Filled in by the attestation, update and app-host work.
         .target(
             name: "RampartDevice",
-            dependencies: ["RampartModel", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: [
+                "RampartModel",
+                "RampartPKI",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ],
             swiftSettings: upcoming
         ),
         // The operator and developer tool: an HTTPS client of the service plus the command tree.
@@ -124,6 +130,15 @@ let package = Package(
         // Real servers for tests (PostgreSQL) and a process runner; shared by the test targets.
         .target(name: "RampartTestSupport", path: "Tests/Support", swiftSettings: upcoming),
         .testTarget(name: "RampartModelTests", dependencies: ["RampartModel"], swiftSettings: upcoming),
+        .testTarget(
+            name: "RampartDeviceTests",
+            dependencies: [
+                "RampartDevice", "RampartPKI", "RampartModel", "RampartTestSupport",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+            ],
+            swiftSettings: upcoming
+        ),
         .testTarget(
             name: "RampartPKITests",
             dependencies: ["RampartPKI", .product(name: "X509", package: "swift-certificates")],
