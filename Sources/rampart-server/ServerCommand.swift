@@ -73,9 +73,6 @@ struct ServerCommand: AsyncParsableCommand {
         do {
             try await group.run()
             try await database.close()
-        } catch let error as ConfigurationError {
-            try? await database.close()
-            throw ValidationError(error.description)
         } catch {
             try? await database.close()
             throw error

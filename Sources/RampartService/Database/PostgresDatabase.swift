@@ -1,6 +1,7 @@
 import Foundation
 public import Logging
 import NIOCore
+import NIOSSL
 import PostgresNIO
 public import ServiceLifecycle
 
@@ -9,6 +10,8 @@ public final class PostgresDatabase: Database {
     public let engine = DatabaseEngine.postgres
     private let client: PostgresClient
     private let logger: Logger
+    private let probe: PostgresConnection.Configuration
+    private let endpoint: String
     public var service: (any Service)? { client }
 
     /// Connects to `url` (`postgres://user:password@host:port/database`, optionally
@@ -34,6 +37,11 @@ public final class PostgresDatabase: Database {
         )
         configuration.options.maximumConnections = 20
         client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        probe = PostgresConnection.Configuration(
+            host: host, port: components.port ?? 5432, username: components.user ?? "postgres",
+            password: components.password, database: database.isEmpty ? nil : database,
+            tls: sslmode == "require" ? .require(try NIOSSLContext(configuration: .makeClientConfiguration())) : .disable)
+        endpoint = "\(host):\(components.port ?? 5432)"
         self.logger = logger
     }
 
@@ -55,7 +63,39 @@ public final class PostgresDatabase: Database {
         }
     }
 
+    /// Tries one connection every 2 seconds for up to 30 seconds, so a service started
+    /// together with its database waits for it, and one pointed at the wrong place says so.
+    public func waitUntilReachable(logger: Logger) async throws {
+        let deadline = ContinuousClock.now + .seconds(30)
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                let connection = try await PostgresConnection.connect(configuration: probe, id: attempt, logger: logger)
+                try await connection.close()
+                return
+            } catch {
+                let reason = Self.describe(error)
+                guard ContinuousClock.now < deadline else {
+                    throw ConfigurationError("cannot reach PostgreSQL at \(endpoint) (tried for 30 s): \(reason)")
+                }
+                logger.warning("waiting for PostgreSQL", metadata: ["endpoint": "\(endpoint)", "error": "\(reason)"])
+                try await Task.sleep(for: .seconds(2))
+            }
+        }
+    }
+
     public func close() async throws {}
+
+    /// PSQLError hides its details from `description` (they may hold query data); the code
+    /// and the underlying network or server error are what an operator needs.
+    static func describe(_ error: any Error) -> String {
+        guard let error = error as? PSQLError else { return String(describing: error) }
+        var parts = ["\(error.code)"]
+        if let underlying = error.underlying { parts.append("\(underlying)") }
+        if let message = error.serverInfo?[.message] { parts.append(message) }
+        return parts.joined(separator: ": ")
+    }
 }
 
 struct PostgresExecutor: SQLExecutor {

@@ -1,4 +1,5 @@
 import Foundation
+public import Logging
 import RampartModel
 public import ServiceLifecycle
 
@@ -91,6 +92,9 @@ public protocol Database: Sendable {
 
     /// What must run for the database to be usable (the PostgreSQL connection pool), if anything.
     var service: (any Service)? { get }
+
+    /// Returns once the database answers, or throws a ``ConfigurationError`` that says why not.
+    func waitUntilReachable(logger: Logger) async throws
 
     /// Releases connections.
     func close() async throws

@@ -49,6 +49,8 @@ public final class SQLiteDatabase: Database {
         }
     }
 
+    public func waitUntilReachable(logger: Logger) async throws {}
+
     public func close() async throws {
         try await connection.close()
     }

@@ -66,11 +66,12 @@ public struct SecurityService: Sendable {
         now: @escaping @Sendable () -> Date = { Date() }
     ) async throws -> SecurityService {
         ServiceMetrics.bootstrap()
+        let custody = try keyCustody(configuration, engine: database.engine)
+        try await database.waitUntilReachable(logger: logger)
         let applied = try await Schema.migrate(database, now: now())
         for migration in applied {
             logger.info("applied migration", metadata: ["version": "\(migration.version)", "name": "\(migration.name)"])
         }
-        let custody = try keyCustody(configuration, engine: database.engine)
         let pki = try await ServicePKI.bootstrap(database: database, custody: custody, now: now())
         let api = API(database: database, pki: pki, now: now, logger: logger)
         let bootstrapToken = try await issueBootstrapToken(api: api, file: configuration.bootstrapTokenFile)

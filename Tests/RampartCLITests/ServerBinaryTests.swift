@@ -1,0 +1,92 @@
+import Foundation
+@testable import RampartCLI
+import RampartModel
+import RampartTestSupport
+import Testing
+
+/// The `rampart-server` executable as an operator runs it: first start, restart, SIGTERM.
+@Suite struct ServerBinaryTests {
+    static let binary = CLIBinaryTests.binary.replacingOccurrences(of: "/rampart", with: "/rampart-server")
+
+    @Test func firstStartRestartAndGracefulStop() async throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let port = try PostgresTestServer.freePort()
+        let arguments = ["--data-dir", "\(directory)/data", "--port", "\(port)", "--bootstrap-token-file", "\(directory)/bootstrap"]
+
+        // First start: a bootstrap token (mode 0600) and the root fingerprint are printed.
+        var server = try Spawned(Self.binary, arguments, log: "\(directory)/first.log")
+        let first = try await server.waitForOutput(containing: "root CA SHA-256")
+        let fingerprint = try #require(first.firstMatch(of: /root CA SHA-256: +([0-9a-f]{64})/)?.1)
+        let token = try String(contentsOfFile: "\(directory)/bootstrap", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(first.contains(token))
+        let attributes = try FileManager.default.attributesOfItem(atPath: "\(directory)/bootstrap")
+        #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
+        let login = try await LoginCommand.login(
+            server: "https://127.0.0.1:\(port)", token: token, fingerprint: String(fingerprint), caFile: nil)
+        #expect(login.whoAmI.principal == "operator")
+        #expect(server.terminate() == 0)
+
+        // Second start: same CA, no new bootstrap token, the old one still works.
+        server = try Spawned(Self.binary, arguments, log: "\(directory)/second.log")
+        let second = try await server.waitForOutput(containing: "root CA SHA-256")
+        #expect(second.contains(String(fingerprint)))
+        #expect(!second.contains("Bootstrap operator token"))
+        let again = try await LoginCommand.login(
+            server: "https://127.0.0.1:\(port)", token: token, fingerprint: String(fingerprint), caFile: nil)
+        #expect(again.whoAmI.principal == "operator")
+        #expect(server.terminate() == 0)
+    }
+
+    @Test func badConfigurationIsOneClearLine() throws {
+        let run = try Command.run(Self.binary, ["--database", "mysql://nope", "--port", "0"])
+        #expect(run.status != 0)
+        #expect(run.output.contains("not a PostgreSQL URL"))
+        let missingKey = try Command.run(Self.binary, ["--database", "postgres://rampart@127.0.0.1:1/x", "--port", "0"])
+        #expect(missingKey.status != 0)
+        #expect(missingKey.output.contains("key-encryption key"))
+        #expect(!missingKey.output.contains("Usage:"))
+    }
+}
+
+/// A child process whose output goes to a log file, stopped with SIGTERM.
+struct Spawned {
+    let pid: pid_t
+    let log: String
+
+    init(_ executable: String, _ arguments: [String], log: String) throws {
+        self.log = log
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid = pid_t()
+        let result = posix_spawn(&pid, executable, &actions, nil, argv, environ)
+        guard result == 0 else { throw HarnessError("cannot start \(executable): \(String(cString: strerror(result)))") }
+        self.pid = pid
+    }
+
+    func waitForOutput(containing text: String, seconds: Int = 60) async throws -> String {
+        for _ in 0..<(seconds * 10) {
+            let output = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+            if output.contains(text) { return output }
+            var status: Int32 = 0
+            if waitpid(pid, &status, WNOHANG) == pid { throw HarnessError("the server exited early: \(output)") }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        kill(pid, SIGKILL)
+        throw HarnessError("no '\(text)' in \(log) after \(seconds) s")
+    }
+
+    /// Sends SIGTERM and returns the exit status.
+    func terminate() -> Int32 {
+        kill(pid, SIGTERM)
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+    }
+}
