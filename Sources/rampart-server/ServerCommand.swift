@@ -23,9 +23,12 @@ struct ServerCommand: AsyncParsableCommand {
             or --key-encryption-key-file; `openssl rand -hex 32` makes one): CA keys are then kept \
             in the database, sealed with AES-256-GCM.
 
-            Every option can also be set in the environment: RAMPART_DATA_DIR, RAMPART_HOST, \
-            RAMPART_PORT, RAMPART_DATABASE_URL, RAMPART_KEY_ENCRYPTION_KEY, RAMPART_TLS_CERT, \
-            RAMPART_TLS_KEY, RAMPART_HOSTNAMES (comma-separated), RAMPART_LOG_LEVEL. Flags win.
+            Settings come from flags, then the environment (RAMPART_DATA_DIR, RAMPART_HOST, \
+            RAMPART_PORT, RAMPART_DATABASE_URL, RAMPART_KEY_ENCRYPTION_KEY or \
+            RAMPART_KEY_ENCRYPTION_KEY_FILE, RAMPART_TLS_CERT, RAMPART_TLS_KEY, RAMPART_HOSTNAMES \
+            (comma-separated), RAMPART_LOG_LEVEL), then a JSON file given by --config or \
+            RAMPART_CONFIG_FILE whose keys are dataDirectory, host, port, database, \
+            keyEncryptionKeyFile, tlsCertificate, tlsKey, hostnames, bootstrapTokenFile, logLevel.
             """
     )
 
@@ -59,6 +62,9 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String?
 
+    @Option(name: .customLong("config"), help: "JSON settings file (also $RAMPART_CONFIG_FILE); flags and environment win over it.")
+    var configFile: String?
+
     func run() async throws {
         let configuration = try resolve(ProcessInfo.processInfo.environment)
         var logger = Logger(label: "rampart-server")
@@ -80,36 +86,15 @@ struct ServerCommand: AsyncParsableCommand {
     }
 
     func resolve(_ environment: [String: String]) throws -> ServerConfiguration {
-        var configuration = ServerConfiguration()
-        configuration.dataDirectory = dataDirectory ?? environment["RAMPART_DATA_DIR"] ?? configuration.dataDirectory
-        configuration.host = host ?? environment["RAMPART_HOST"] ?? configuration.host
-        if let port = try port ?? environment["RAMPART_PORT"].map(parsePort) { configuration.port = port }
-        configuration.databaseURL = databaseURL ?? environment["RAMPART_DATABASE_URL"]
-        if let file = keyEncryptionKeyFile {
-            do {
-                configuration.keyEncryptionKey = try String(contentsOfFile: file, encoding: .utf8)
-            } catch {
-                throw ValidationError("cannot read the key-encryption key file \(file)")
-            }
-        } else {
-            configuration.keyEncryptionKey = environment["RAMPART_KEY_ENCRYPTION_KEY"]
+        let flags = ServerSettings(
+            dataDirectory: dataDirectory, host: host, port: port, database: databaseURL,
+            keyEncryptionKeyFile: keyEncryptionKeyFile, tlsCertificate: tlsCertificate, tlsKey: tlsKey,
+            hostnames: hostnames.isEmpty ? nil : hostnames, bootstrapTokenFile: bootstrapTokenFile, logLevel: logLevel)
+        var layers = [flags, try ServerSettings(environment: environment)]
+        if let file = configFile ?? environment["RAMPART_CONFIG_FILE"] {
+            layers.append(try ServerSettings(file: file))
         }
-        configuration.tlsCertificatePath = tlsCertificate ?? environment["RAMPART_TLS_CERT"]
-        configuration.tlsKeyPath = tlsKey ?? environment["RAMPART_TLS_KEY"]
-        configuration.hostnames =
-            hostnames.isEmpty
-            ? (environment["RAMPART_HOSTNAMES"]?.split(separator: ",").map(String.init) ?? []) : hostnames
-        configuration.bootstrapTokenFile = bootstrapTokenFile
-        if let level = logLevel ?? environment["RAMPART_LOG_LEVEL"] {
-            guard let parsed = Logger.Level(rawValue: level) else { throw ValidationError("unknown log level '\(level)'") }
-            configuration.logLevel = parsed
-        }
-        return configuration
-    }
-
-    private func parsePort(_ text: String) throws -> Int {
-        guard let port = Int(text), (0...65535).contains(port) else { throw ValidationError("RAMPART_PORT '\(text)' is not a port") }
-        return port
+        return try ServerConfiguration(layers: layers, environment: environment)
     }
 }
 
