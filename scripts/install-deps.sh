@@ -14,10 +14,20 @@ for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
 done
 
-if [ ${#missing[@]} -eq 0 ]; then
-  echo "install-deps: all Debian packages present"
+# schemathesis (PyPI) fuzzes the service from its OpenAPI document in the tests.
+need_schemathesis=0
+python3 -c "import schemathesis" 2>/dev/null || need_schemathesis=1
+
+if [ ${#missing[@]} -eq 0 ] && [ $need_schemathesis -eq 0 ]; then
+  echo "install-deps: all packages present"
   exit 0
 fi
+
+if [ $need_schemathesis -eq 1 ]; then
+  echo "install-deps: installing schemathesis from PyPI"
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "schemathesis>=4,<5"
+fi
+[ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "install-deps: missing ${missing[*]}; run this script as root" >&2

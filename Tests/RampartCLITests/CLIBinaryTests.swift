@@ -17,11 +17,11 @@ import Testing
         let output: String
     }
 
-    func rampart(_ arguments: [String], config: String) throws -> Run {
+    func rampart(_ arguments: [String], config: String) async throws -> Run {
         guard FileManager.default.isExecutableFile(atPath: Self.binary) else {
             throw HarnessError("\(Self.binary) is missing: build it first (swift build --build-tests builds it)")
         }
-        let (status, output) = try Command.run(Self.binary, arguments + ["--config", config], environment: ["RAMPART_TOKEN": ""])
+        let (status, output) = try await Command.run(Self.binary, arguments + ["--config", config], environment: ["RAMPART_TOKEN": ""])
         return Run(status: status, output: output)
     }
 
@@ -35,66 +35,66 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let config = "\(directory)/config.json"
         try await LocalService.run(dataDirectory: "\(directory)/service", logger: quietLogger) { local in
-            let login = try rampart(
+            let login = try await rampart(
                 ["login", "--server", local.url, "--token", local.bootstrapToken, "--fingerprint", local.rootCAFingerprint],
                 config: config)
             #expect(login.status == 0, "\(login.output)")
             #expect(login.output.contains("service operator"))
 
-            let created = try json(TenantCreated.self, try rampart(["tenant", "create", "Contoso", "--json"], config: config))
+            let created = try json(TenantCreated.self, try await rampart(["tenant", "create", "Contoso", "--json"], config: config))
             #expect(created.tenant.name == "Contoso")
 
-            let adminLogin = try rampart(
+            let adminLogin = try await rampart(
                 ["login", "--server", local.url, "--token", created.token.secret, "--fingerprint", local.rootCAFingerprint, "--json"],
                 config: config)
             #expect(try json(WhoAmI.self, adminLogin).role == "Administrator")
 
-            let product = try json(ProductDocument.self, try rampart(["product", "create", "Thermostat", "--json"], config: config))
-            let groups = try json([DeviceGroupDocument].self, try rampart(["device-group", "list", "--product", "Thermostat", "--json"], config: config))
+            let product = try json(ProductDocument.self, try await rampart(["product", "create", "Thermostat", "--json"], config: config))
+            let groups = try json([DeviceGroupDocument].self, try await rampart(["device-group", "list", "--product", "Thermostat", "--json"], config: config))
             #expect(groups.count == 5)
             #expect(groups.allSatisfy { $0.productId == product.id })
 
             let device = randomDeviceHex()
             let claimed = try json(
                 DeviceDocument.self,
-                try rampart(["device", "claim", device, "--device-group", "Production", "--product", "Thermostat", "--json"], config: config))
+                try await rampart(["device", "claim", device, "--device-group", "Production", "--product", "Thermostat", "--json"], config: config))
             #expect(claimed.id.hex == device)
-            let listed = try json([DeviceDocument].self, try rampart(["device", "list", "--json"], config: config))
+            let listed = try json([DeviceDocument].self, try await rampart(["device", "list", "--json"], config: config))
             #expect(listed.map(\.id.hex) == [device])
 
             let chainFile = "\(directory)/chain.pem"
-            let download = try rampart(["ca", "download-chain", "--out", chainFile], config: config)
+            let download = try await rampart(["ca", "download-chain", "--out", chainFile], config: config)
             #expect(download.status == 0, "\(download.output)")
             #expect(try String(contentsOfFile: chainFile, encoding: .utf8).components(separatedBy: "BEGIN CERTIFICATE").count == 4)
 
-            let audit = try json([AuditEntryDocument].self, try rampart(["audit", "list", "--json"], config: config))
+            let audit = try json([AuditEntryDocument].self, try await rampart(["audit", "list", "--json"], config: config))
             #expect(audit.contains { $0.action == "device.claim" })
             #expect(audit.contains { $0.action == "tenant.create" })
 
             // Bad input: one clear line and a non-zero exit.
-            let bad = try rampart(["device", "claim", "not-a-device"], config: config)
+            let bad = try await rampart(["device", "claim", "not-a-device"], config: config)
             #expect(bad.status != 0)
             #expect(bad.output.contains("64 hexadecimal characters"))
-            let conflict = try rampart(["device", "claim", device], config: config)
+            let conflict = try await rampart(["device", "claim", device], config: config)
             #expect(conflict.status != 0)
             #expect(conflict.output.contains("device_already_claimed"))
             #expect(conflict.output.split(separator: "\n").count == 1)
 
             // Human output is a table.
-            let table = try rampart(["device-group", "list"], config: config)
+            let table = try await rampart(["device-group", "list"], config: config)
             #expect(table.output.hasPrefix("ID"))
             #expect(table.output.contains("Production OS Evaluation"))
         }
     }
 
-    @Test func everyCommandHasHelp() throws {
+    @Test func everyCommandHasHelp() async throws {
         let commands = [
             [], ["demo"], ["login"], ["whoami"], ["tenant"], ["tenant", "create"], ["role", "add"], ["token", "create"],
             ["device", "claim"], ["device", "release"], ["product", "delete"], ["device-group", "update"],
             ["ca", "download-chain"], ["audit", "list"],
         ]
         for command in commands {
-            let run = try Command.run(Self.binary, command + ["--help"])
+            let run = try await Command.run(Self.binary, command + ["--help"])
             #expect(run.status == 0, "\(command): \(run.output)")
             #expect(run.output.contains("USAGE"), "\(command)")
         }

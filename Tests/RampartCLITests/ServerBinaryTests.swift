@@ -38,11 +38,11 @@ import Testing
         #expect(server.terminate() == 0)
     }
 
-    @Test func badConfigurationIsOneClearLine() throws {
-        let run = try Command.run(Self.binary, ["--database", "mysql://nope", "--port", "0"])
+    @Test func badConfigurationIsOneClearLine() async throws {
+        let run = try await Command.run(Self.binary, ["--database", "mysql://nope", "--port", "0"])
         #expect(run.status != 0)
         #expect(run.output.contains("not a PostgreSQL URL"))
-        let missingKey = try Command.run(Self.binary, ["--database", "postgres://rampart@127.0.0.1:1/x", "--port", "0"])
+        let missingKey = try await Command.run(Self.binary, ["--database", "postgres://rampart@127.0.0.1:1/x", "--port", "0"])
         #expect(missingKey.status != 0)
         #expect(missingKey.output.contains("key-encryption key"))
         #expect(!missingKey.output.contains("Usage:"))

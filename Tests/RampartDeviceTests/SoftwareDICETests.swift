@@ -42,7 +42,7 @@ import X509
 
     /// The chain manufacturer CA → DeviceID → Alias is checked by OpenSSL, and the device
     /// ID is what OpenSSL computes from the DeviceID certificate's public key.
-    @Test func manufacturerEndorsedChainVerifiesWithOpenSSL() throws {
+    @Test func manufacturerEndorsedChainVerifiesWithOpenSSL() async throws {
         let now = Date()
         let manufacturer = try CertificateAuthority.makeRoot(commonName: "Contoso Manufacturing CA", now: now)
         let dice = SoftwareDICE(uds: try secret(3))
@@ -54,7 +54,7 @@ import X509
         try manufacturer.certificate.pemString.write(toFile: "\(directory)/ca.pem", atomically: true, encoding: .utf8)
         try deviceCertificate.pemString.write(toFile: "\(directory)/deviceid.pem", atomically: true, encoding: .utf8)
         try alias.pemString.write(toFile: "\(directory)/alias.pem", atomically: true, encoding: .utf8)
-        let verified = try Command.run(
+        let verified = try await Command.run(
             "/usr/bin/openssl",
             ["verify", "-CAfile", "\(directory)/ca.pem", "-untrusted", "\(directory)/deviceid.pem", "\(directory)/alias.pem"])
         #expect(verified.status == 0, "\(verified.output)")
@@ -62,16 +62,16 @@ import X509
         // Another manufacturer's CA does not vouch for it.
         let stranger = try CertificateAuthority.makeRoot(commonName: "Someone Else", now: now)
         try stranger.certificate.pemString.write(toFile: "\(directory)/stranger.pem", atomically: true, encoding: .utf8)
-        let refused = try Command.run(
+        let refused = try await Command.run(
             "/usr/bin/openssl", ["verify", "-CAfile", "\(directory)/stranger.pem", "\(directory)/deviceid.pem"])
         #expect(refused.status != 0)
 
-        let spki = try Command.run(
+        let spki = try await Command.run(
             "/bin/sh",
             ["-c", "openssl x509 -in \(directory)/deviceid.pem -pubkey -noout | openssl pkey -pubin -outform DER | sha256sum"])
         #expect(spki.output.hasPrefix(dice.deviceID.hex))
 
-        let text = try Command.run("/usr/bin/openssl", ["x509", "-in", "\(directory)/alias.pem", "-noout", "-text"])
+        let text = try await Command.run("/usr/bin/openssl", ["x509", "-in", "\(directory)/alias.pem", "-noout", "-text"])
         #expect(text.output.contains("2.23.133.5.4.1"))
     }
 

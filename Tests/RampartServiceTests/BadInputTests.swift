@@ -49,6 +49,7 @@ import Testing
             Probe(description: "no token", method: .get, path: products, body: nil, token: .none, status: .unauthorized, code: "unauthenticated"),
             Probe(description: "unknown token", method: .get, path: products, body: nil, token: .bogus, status: .unauthorized, code: "unauthenticated"),
             Probe(description: "unknown route", method: .get, path: "/v1/nothing-here", body: nil, token: .admin, status: .notFound, code: "route_not_found"),
+            Probe(description: "wrong method on a known route", method: .put, path: products, body: nil, token: .admin, status: .methodNotAllowed, code: "method_not_allowed"),
         ]
     }
 

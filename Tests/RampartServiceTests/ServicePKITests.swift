@@ -107,7 +107,7 @@ import X509
                 #expect(chain[0].issuer == chain[1].subject)
                 #expect(chain[1].issuer == chain[2].subject)
                 #expect(chain[2].issuer == chain[2].subject)
-                #expect(try OpenSSL.verify(chain))
+                #expect(try await OpenSSL.verify(chain))
             }
         }
     }
@@ -115,7 +115,7 @@ import X509
 
 /// Runs `openssl verify`, a verifier we did not write, on a chain (leaf first, root last).
 enum OpenSSL {
-    static func verify(_ chain: [Certificate], purpose: String? = nil) throws -> Bool {
+    static func verify(_ chain: [Certificate], purpose: String? = nil) async throws -> Bool {
         let directory = try ServiceHarness.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let leaf = "\(directory)/leaf.pem"
@@ -126,7 +126,7 @@ enum OpenSSL {
         try chain[chain.count - 1].pemString.write(toFile: root, atomically: true, encoding: .utf8)
         let arguments = ["verify", "-CAfile", root] + (chain.count > 2 ? ["-untrusted", untrusted] : [])
             + (purpose.map { ["-purpose", $0] } ?? []) + [leaf]
-        return try Command.run("/usr/bin/openssl", arguments).status == 0
+        return try await Command.run("/usr/bin/openssl", arguments).status == 0
     }
 }
 
@@ -168,7 +168,7 @@ enum OpenSSL {
         try await ServiceHarness.with(.sqlite) { harness in
             let chainPEM = try String(contentsOfFile: "\(harness.dataDirectory)/tls/server.pem", encoding: .utf8)
             let chain = try certificates(fromPEMBundle: chainPEM)
-            #expect(try OpenSSL.verify(chain + [harness.api.pki.root.certificate], purpose: "sslserver"))
+            #expect(try await OpenSSL.verify(chain + [harness.api.pki.root.certificate], purpose: "sslserver"))
             let again = try ServerTLS.make(configuration: harness.service.configuration, pki: harness.api.pki, now: Date())
             #expect(!again.generated)
             #expect(again.certificateFingerprint == chain[0].sha256Fingerprint)

@@ -1,15 +1,16 @@
 import Foundation
 
-/// Runs a program to completion with posix_spawn and waitpid.
+/// Runs a program to completion with posix_spawn, polling waitpid between short sleeps.
 ///
 /// Foundation's `Process.waitUntilExit` was seen to hang here when the child forks
-/// (`runuser`, `pg_ctl`) while the test's cooperative threads are busy; waitpid cannot.
+/// (`runuser`, `pg_ctl`); a blocking waitpid would instead hold one of the two cooperative
+/// threads for the child's whole run and starve the in-process servers tests talk to.
 /// Output goes to a file, not a pipe: `pg_ctl start` leaves the server holding what it
 /// inherited, so a pipe would never reach end-of-file.
 public enum Command {
     public static func run(
         _ executable: String, _ arguments: [String], environment: [String: String] = [:]
-    ) throws -> (status: Int32, output: String) {
+    ) async throws -> (status: Int32, output: String) {
         let outputPath = (NSTemporaryDirectory() as NSString).appendingPathComponent("rampart-cmd-\(UUID().uuidString).log")
         defer { unlink(outputPath) }
         var actions = posix_spawn_file_actions_t()
@@ -28,7 +29,12 @@ public enum Command {
         let spawned = posix_spawn(&pid, executable, &actions, nil, argv, envp)
         guard spawned == 0 else { throw HarnessError("cannot start \(executable): \(String(cString: strerror(spawned)))") }
         var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        while true {
+            let reaped = waitpid(pid, &status, WNOHANG)
+            if reaped == pid { break }
+            if reaped < 0 && errno != EINTR { throw HarnessError("waitpid failed for \(executable)") }
+            try await Task.sleep(for: .milliseconds(20))
+        }
         let output = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
         let exited = (status & 0x7f) == 0
         return (exited ? (status >> 8) & 0xff : 128 + (status & 0x7f), output)

@@ -9,18 +9,18 @@ public struct PostgresTestServer {
     private let binDirectory: String
 
     public static func with<T: Sendable>(_ body: (String) async throws -> T) async throws -> T {
-        let server = try start()
+        let server = try await start()
         do {
             let result = try await body(server.url)
-            server.stop()
+            await server.stop()
             return result
         } catch {
-            server.stop()
+            await server.stop()
             throw error
         }
     }
 
-    public static func start() throws -> PostgresTestServer {
+    public static func start() async throws -> PostgresTestServer {
         guard let bin = findBinDirectory() else {
             throw HarnessError(
                 "PostgreSQL server binaries not found under /usr/lib/postgresql: run scripts/install-deps.sh")
@@ -28,10 +28,10 @@ public struct PostgresTestServer {
         var template = Array((NSTemporaryDirectory() as NSString).appendingPathComponent("rampart-pg-XXXXXX").utf8CString)
         guard mkdtemp(&template) != nil else { throw HarnessError("mkdtemp failed") }
         let directory = String(cString: template)
-        if geteuid() == 0 { try run("/bin/chown", ["postgres:postgres", directory]) }
-        try runAsPostgres("\(bin)/initdb", ["-D", "\(directory)/data", "-U", "rampart", "--auth=trust", "-E", "UTF8", "--no-sync"])
+        if geteuid() == 0 { try await run("/bin/chown", ["postgres:postgres", directory]) }
+        try await runAsPostgres("\(bin)/initdb", ["-D", "\(directory)/data", "-U", "rampart", "--auth=trust", "-E", "UTF8", "--no-sync"])
         let port = try freePort()
-        try runAsPostgres(
+        try await runAsPostgres(
             "\(bin)/pg_ctl",
             [
                 "-D", "\(directory)/data", "-l", "\(directory)/server.log", "-w", "-t", "30", "-o",
@@ -40,8 +40,8 @@ public struct PostgresTestServer {
         return PostgresTestServer(url: "postgres://rampart@127.0.0.1:\(port)/postgres", directory: directory, binDirectory: bin)
     }
 
-    public func stop() {
-        try? Self.runAsPostgres("\(binDirectory)/pg_ctl", ["-D", "\(directory)/data", "-m", "immediate", "-w", "stop"])
+    public func stop() async {
+        try? await Self.runAsPostgres("\(binDirectory)/pg_ctl", ["-D", "\(directory)/data", "-m", "immediate", "-w", "stop"])
         try? FileManager.default.removeItem(atPath: directory)
     }
 
@@ -52,16 +52,16 @@ public struct PostgresTestServer {
             .first { FileManager.default.isExecutableFile(atPath: "\($0)/initdb") }
     }
 
-    private static func runAsPostgres(_ executable: String, _ arguments: [String]) throws {
+    private static func runAsPostgres(_ executable: String, _ arguments: [String]) async throws {
         if geteuid() == 0 {
-            try run("/usr/sbin/runuser", ["-u", "postgres", "--", executable] + arguments)
+            try await run("/usr/sbin/runuser", ["-u", "postgres", "--", executable] + arguments)
         } else {
-            try run(executable, arguments)
+            try await run(executable, arguments)
         }
     }
 
-    private static func run(_ executable: String, _ arguments: [String]) throws {
-        let (status, output) = try Command.run(executable, arguments)
+    private static func run(_ executable: String, _ arguments: [String]) async throws {
+        let (status, output) = try await Command.run(executable, arguments)
         guard status == 0 else {
             throw HarnessError("\(executable) \(arguments.joined(separator: " ")) failed: \(output)")
         }

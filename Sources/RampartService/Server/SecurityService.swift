@@ -98,7 +98,7 @@ public struct SecurityService: Sendable {
     /// The router alone, for in-process tests (`app.test(.router)`).
     public func makeRouter() -> Router<RampartRequestContext> {
         let router = Router(context: RampartRequestContext.self)
-        router.add(middleware: ErrorMiddleware())
+        router.add(middleware: ErrorMiddleware(routes: RouteTable(api.endpoints)))
         router.add(middleware: MetricsMiddleware())
         router.add(middleware: TokenAuthenticator(database: api.database, now: api.now))
         api.register(on: router)
