@@ -25,7 +25,7 @@ import Testing
         let login = try await LoginCommand.login(
             server: "https://127.0.0.1:\(port)", token: token, fingerprint: String(fingerprint), caFile: nil)
         #expect(login.whoAmI.principal == "operator")
-        #expect(server.terminate() == 0)
+        #expect(try await server.terminate() == 0)
 
         // Second start: same CA, no new bootstrap token, the old one still works.
         server = try Spawned(Self.binary, arguments, log: "\(directory)/second.log")
@@ -35,7 +35,7 @@ import Testing
         let again = try await LoginCommand.login(
             server: "https://127.0.0.1:\(port)", token: token, fingerprint: String(fingerprint), caFile: nil)
         #expect(again.whoAmI.principal == "operator")
-        #expect(server.terminate() == 0)
+        #expect(try await server.terminate() == 0)
     }
 
     @Test func badConfigurationIsOneClearLine() async throws {
@@ -56,18 +56,7 @@ struct Spawned {
 
     init(_ executable: String, _ arguments: [String], log: String) throws {
         self.log = log
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        var pid = pid_t()
-        let result = posix_spawn(&pid, executable, &actions, nil, argv, environ)
-        guard result == 0 else { throw HarnessError("cannot start \(executable): \(String(cString: strerror(result)))") }
-        self.pid = pid
+        pid = try Command.spawn(executable, arguments, output: log)
     }
 
     func waitForOutput(containing text: String, seconds: Int = 60) async throws -> String {
@@ -83,10 +72,8 @@ struct Spawned {
     }
 
     /// Sends SIGTERM and returns the exit status.
-    func terminate() -> Int32 {
+    func terminate() async throws -> Int32 {
         kill(pid, SIGTERM)
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        return try await Command.wait(for: pid)
     }
 }

@@ -1,6 +1,6 @@
-import Foundation
+public import Foundation
 
-/// Runs a program to completion with posix_spawn, polling waitpid between short sleeps.
+/// Runs programs for tests with posix_spawn, polling waitpid between short sleeps.
 ///
 /// Foundation's `Process.waitUntilExit` was seen to hang here when the child forks
 /// (`runuser`, `pg_ctl`); a blocking waitpid would instead hold one of the two cooperative
@@ -8,35 +8,48 @@ import Foundation
 /// Output goes to a file, not a pipe: `pg_ctl start` leaves the server holding what it
 /// inherited, so a pipe would never reach end-of-file.
 public enum Command {
+    /// Runs `executable` to completion and returns its exit status and output.
     public static func run(
         _ executable: String, _ arguments: [String], environment: [String: String] = [:]
     ) async throws -> (status: Int32, output: String) {
         let outputPath = (NSTemporaryDirectory() as NSString).appendingPathComponent("rampart-cmd-\(UUID().uuidString).log")
         defer { unlink(outputPath) }
+        let pid = try spawn(executable, arguments, output: outputPath, environment: environment)
+        let status = try await wait(for: pid)
+        return (status, (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "")
+    }
+
+    /// Starts `executable` with standard output and error going to `output`.
+    public static func spawn(
+        _ executable: String, _ arguments: [String], output: String, environment: [String: String] = [:]
+    ) throws -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
-        var pid = pid_t()
         var variables = ProcessInfo.processInfo.environment
         variables.merge(environment) { $1 }
         let envp = variables.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { envp.forEach { free($0) } }
+        var pid = pid_t()
         let spawned = posix_spawn(&pid, executable, &actions, nil, argv, envp)
         guard spawned == 0 else { throw HarnessError("cannot start \(executable): \(String(cString: strerror(spawned)))") }
+        return pid
+    }
+
+    /// Waits for `pid` to end and returns its exit status (128 + signal when killed).
+    public static func wait(for pid: pid_t) async throws -> Int32 {
         var status: Int32 = 0
         while true {
             let reaped = waitpid(pid, &status, WNOHANG)
             if reaped == pid { break }
-            if reaped < 0 && errno != EINTR { throw HarnessError("waitpid failed for \(executable)") }
+            if reaped < 0 && errno != EINTR { throw HarnessError("waitpid failed for process \(pid)") }
             try await Task.sleep(for: .milliseconds(20))
         }
-        let output = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
-        let exited = (status & 0x7f) == 0
-        return (exited ? (status >> 8) & 0xff : 128 + (status & 0x7f), output)
+        return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
     }
 }
