@@ -147,9 +147,10 @@ let package = Package(
         .testTarget(
             name: "RampartServiceTests",
             dependencies: [
-                "RampartService", "RampartModel", "RampartPKI", "RampartTestSupport",
+                "RampartService", "RampartModel", "RampartPKI", "RampartDevice", "RampartTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -15,5 +15,4 @@ public struct DeviceError: RampartError, Equatable {
     static func notProvisioned(_ path: String) -> DeviceError {
         DeviceError(code: "not_provisioned", message: "no device secret at \(path): provision the device first")
     }
-    static func invalidTcbInfo(_ why: String) -> DeviceError { DeviceError(code: "invalid_tcb_info", message: why) }
 }

@@ -107,13 +107,36 @@ public struct DeviceDocument: Codable, Sendable, Equatable {
     public var deviceGroupId: DeviceGroupID?
     public var productId: ProductID?
     public var claimedAt: Date
+    /// The newest successful attestation, shown by `device show`.
+    public var lastAttestation: AttestationSummary?
 
-    public init(id: DeviceID, tenantId: TenantID, deviceGroupId: DeviceGroupID?, productId: ProductID?, claimedAt: Date) {
+    public init(
+        id: DeviceID, tenantId: TenantID, deviceGroupId: DeviceGroupID?, productId: ProductID?, claimedAt: Date,
+        lastAttestation: AttestationSummary? = nil
+    ) {
         self.id = id
         self.tenantId = tenantId
         self.deviceGroupId = deviceGroupId
         self.productId = productId
         self.claimedAt = claimedAt
+        self.lastAttestation = lastAttestation
+    }
+}
+
+/// When a device last proved itself, running what, and until when its certificate holds.
+public struct AttestationSummary: Codable, Sendable, Equatable {
+    public var time: Date
+    public var result: String
+    public var softwareVersion: String
+    public var measurementDigest: String
+    public var certificateExpiresAt: Date
+
+    public init(time: Date, result: String, softwareVersion: String, measurementDigest: String, certificateExpiresAt: Date) {
+        self.time = time
+        self.result = result
+        self.softwareVersion = softwareVersion
+        self.measurementDigest = measurementDigest
+        self.certificateExpiresAt = certificateExpiresAt
     }
 }
 

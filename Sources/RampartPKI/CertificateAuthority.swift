@@ -1,6 +1,6 @@
 public import Crypto
 public import Foundation
-import SwiftASN1
+public import SwiftASN1
 public import X509
 
 /// A certificate authority: a certificate and the private key that signs with it.
@@ -137,15 +137,6 @@ func keyIdentifier(of key: Certificate.PublicKey) -> ArraySlice<UInt8> {
     ArraySlice(SHA256.hash(data: key.subjectPublicKeyInfoBytes).prefix(20))
 }
 
-extension Certificate.PublicKey {
-    /// The DER encoding of the key's SubjectPublicKeyInfo.
-    public var subjectPublicKeyInfoBytes: [UInt8] {
-        var serializer = DER.Serializer()
-        try! serializer.serialize(self)
-        return serializer.serializedBytes
-    }
-}
-
 extension Certificate {
     /// The certificate's DER encoding.
     public var derBytes: [UInt8] {
@@ -175,4 +166,30 @@ extension Certificate {
 public func certificates(fromPEMBundle text: String) throws -> [Certificate] {
     let documents = try PEMDocument.parseMultiple(pemString: text)
     return try documents.filter { $0.discriminator == "CERTIFICATE" }.map { try Certificate(pemDocument: $0) }
+}
+
+extension CertificateAuthority {
+    /// A device's 24-hour client certificate: CN = device ID, digitalSignature, clientAuth,
+    /// and the attestation result (software version and measurements) as DiceTcbInfo.
+    public func issueDeviceCertificate(
+        deviceID: String, publicKey: Certificate.PublicKey, attestation: DiceTcbInfo, now: Date
+    ) throws -> Certificate {
+        let subject = try DistinguishedName {
+            OrganizationName("Rampart device")
+            CommonName(deviceID)
+        }
+        let extensions = try Certificate.Extensions {
+            Critical(BasicConstraints.notCertificateAuthority)
+            Critical(KeyUsage(digitalSignature: true))
+            try ExtendedKeyUsage([.clientAuth])
+            SubjectKeyIdentifier(keyIdentifier: keyIdentifier(of: publicKey))
+            AuthorityKeyIdentifier(keyIdentifier: keyIdentifier(of: certificate.publicKey))
+            try attestation.certificateExtension()
+        }
+        let start = now.addingTimeInterval(-Lifetime.clockSkew)
+        return try Certificate(
+            version: .v3, serialNumber: Certificate.SerialNumber(), publicKey: publicKey, notValidBefore: start,
+            notValidAfter: min(Lifetime.device.end(from: now), certificate.notValidAfter), issuer: certificate.subject,
+            subject: subject, extensions: extensions, issuerPrivateKey: privateKey)
+    }
 }

@@ -62,6 +62,9 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String?
 
+    @Option(name: .customLong("manufacturer-ca"), help: "PEM file of a manufacturer CA whose devices are genuine (repeatable).")
+    var manufacturerCAs: [String] = []
+
     @Option(name: .customLong("config"), help: "JSON settings file (also $RAMPART_CONFIG_FILE); flags and environment win over it.")
     var configFile: String?
 
@@ -89,7 +92,8 @@ struct ServerCommand: AsyncParsableCommand {
         let flags = ServerSettings(
             dataDirectory: dataDirectory, host: host, port: port, database: databaseURL,
             keyEncryptionKeyFile: keyEncryptionKeyFile, tlsCertificate: tlsCertificate, tlsKey: tlsKey,
-            hostnames: hostnames.isEmpty ? nil : hostnames, bootstrapTokenFile: bootstrapTokenFile, logLevel: logLevel)
+            hostnames: hostnames.isEmpty ? nil : hostnames, bootstrapTokenFile: bootstrapTokenFile, logLevel: logLevel,
+            manufacturerCAs: manufacturerCAs.isEmpty ? nil : manufacturerCAs)
         var layers = [flags, try ServerSettings(environment: environment)]
         if let file = configFile ?? environment["RAMPART_CONFIG_FILE"] {
             layers.append(try ServerSettings(file: file))

@@ -56,9 +56,12 @@ extension API {
                 let tenant = try context.id("tenantId", as: TenantID.self)
                 _ = try context.authorize(tenant, .reader)
                 let id = try context.deviceID()
-                guard let device = try await database.read({ db in try await db.device(id, in: tenant) }) else {
-                    throw ServiceError.notFound("device", id.description)
+                let device = try await database.read { db -> DeviceDocument? in
+                    guard var device = try await db.device(id, in: tenant) else { return nil }
+                    device.lastAttestation = try await db.lastAttestation(device: id, tenant: tenant)
+                    return device
                 }
+                guard let device else { throw ServiceError.notFound("device", id.description) }
                 return try .json(device)
             },
             Endpoint(.patch, "/v1/tenants/{tenantId}/devices/{deviceId}", action: "device.update") { request, context in

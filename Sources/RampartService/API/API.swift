@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Logging
 import RampartModel
+import X509
 
 /// The Security Service's HTTP API: its dependencies and its routes.
 ///
@@ -10,12 +11,14 @@ import RampartModel
 public struct API: Sendable {
     let database: any Database
     let pki: ServicePKI
+    /// The manufacturer CAs whose devices are genuine.
+    let manufacturerCAs: [Certificate]
     let now: @Sendable () -> Date
     let logger: Logger
 
     /// Every route the service serves.
     public var endpoints: [Endpoint] {
-        publicEndpoints + tenantEndpoints + userEndpoints + fleetEndpoints + caEndpoints
+        publicEndpoints + tenantEndpoints + userEndpoints + fleetEndpoints + caEndpoints + attestationEndpoints
     }
 
     /// Registers ``endpoints`` on `router`, recording a failed mutating call in the audit

@@ -82,7 +82,24 @@ enum Schema {
                 // Exactly one root and one intermediate, even when two nodes start at once.
                 "CREATE UNIQUE INDEX service_ca_singleton ON certificate_authorities (kind) WHERE tenant_id IS NULL",
                 "CREATE INDEX tenant_cas ON certificate_authorities (tenant_id, activates_at)",
-            ])
+            ]),
+        Migration(
+            version: 2, name: "device-attestation",
+            statements: [
+                """
+                CREATE TABLE attestation_nonces (
+                    nonce_hash TEXT PRIMARY KEY, device_id TEXT NOT NULL,
+                    expires_at BIGINT NOT NULL, used_at BIGINT)
+                """,
+                "CREATE INDEX attestation_nonces_by_expiry ON attestation_nonces (expires_at)",
+                """
+                CREATE TABLE attestations (
+                    id {SERIAL}, device_id TEXT NOT NULL, tenant_id TEXT NOT NULL REFERENCES tenants(id),
+                    time BIGINT NOT NULL, software_version TEXT NOT NULL, measurement_digest TEXT NOT NULL,
+                    certificate_serial TEXT NOT NULL, certificate_expires_at BIGINT NOT NULL)
+                """,
+                "CREATE INDEX attestations_by_device ON attestations (device_id, id)",
+            ]),
     ]
 
     /// Applies every migration not yet applied, each in its own transaction, in order.

@@ -73,7 +73,13 @@ public struct SecurityService: Sendable {
             logger.info("applied migration", metadata: ["version": "\(migration.version)", "name": "\(migration.name)"])
         }
         let pki = try await ServicePKI.bootstrap(database: database, custody: custody, now: now())
-        let api = API(database: database, pki: pki, now: now, logger: logger)
+        let manufacturers = try configuration.manufacturerCAPaths.flatMap { path in
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8),
+                let certificates = try? certificates(fromPEMBundle: text), !certificates.isEmpty
+            else { throw ConfigurationError("\(path) holds no PEM certificate for --manufacturer-ca") }
+            return certificates
+        }
+        let api = API(database: database, pki: pki, manufacturerCAs: manufacturers, now: now, logger: logger)
         let bootstrapToken = try await issueBootstrapToken(api: api, file: configuration.bootstrapTokenFile)
         let tls = try ServerTLS.make(configuration: configuration, pki: pki, now: now())
         return SecurityService(configuration: configuration, api: api, tls: tls, bootstrapToken: bootstrapToken)

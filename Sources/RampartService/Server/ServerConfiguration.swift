@@ -21,6 +21,9 @@ public struct ServerConfiguration: Sendable, CustomStringConvertible {
     /// Where to write the first-start bootstrap token (mode 0600) besides printing it.
     public var bootstrapTokenFile: String?
     public var logLevel: Logger.Level
+    /// PEM files of the manufacturer CAs whose devices are genuine (DeviceID certificates
+    /// or TPM EK certificates chain to one of them).
+    public var manufacturerCAPaths: [String] = []
 
     public init(
         dataDirectory: String = "./rampart-data", host: String = "127.0.0.1", port: Int = 8443,

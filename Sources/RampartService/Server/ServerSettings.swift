@@ -24,12 +24,15 @@ public struct ServerSettings: Codable, Sendable, Equatable {
     public var hostnames: [String]?
     public var bootstrapTokenFile: String?
     public var logLevel: String?
+    public var manufacturerCAs: [String]?
 
     public init(
         dataDirectory: String? = nil, host: String? = nil, port: Int? = nil, database: String? = nil,
         keyEncryptionKeyFile: String? = nil, tlsCertificate: String? = nil, tlsKey: String? = nil,
-        hostnames: [String]? = nil, bootstrapTokenFile: String? = nil, logLevel: String? = nil
+        hostnames: [String]? = nil, bootstrapTokenFile: String? = nil, logLevel: String? = nil,
+        manufacturerCAs: [String]? = nil
     ) {
+        self.manufacturerCAs = manufacturerCAs
         self.dataDirectory = dataDirectory
         self.host = host
         self.port = port
@@ -44,7 +47,7 @@ public struct ServerSettings: Codable, Sendable, Equatable {
 
     static let knownKeys: Set<String> = [
         "dataDirectory", "host", "port", "database", "keyEncryptionKeyFile", "tlsCertificate", "tlsKey", "hostnames",
-        "bootstrapTokenFile", "logLevel",
+        "bootstrapTokenFile", "logLevel", "manufacturerCAs",
     ]
 
     /// The `RAMPART_*` variables. `RAMPART_KEY_ENCRYPTION_KEY` (the key itself) is read by
@@ -60,7 +63,8 @@ public struct ServerSettings: Codable, Sendable, Equatable {
             keyEncryptionKeyFile: environment["RAMPART_KEY_ENCRYPTION_KEY_FILE"],
             tlsCertificate: environment["RAMPART_TLS_CERT"], tlsKey: environment["RAMPART_TLS_KEY"],
             hostnames: environment["RAMPART_HOSTNAMES"].map { $0.split(separator: ",").map(String.init) },
-            logLevel: environment["RAMPART_LOG_LEVEL"])
+            logLevel: environment["RAMPART_LOG_LEVEL"],
+            manufacturerCAs: environment["RAMPART_MANUFACTURER_CAS"].map { $0.split(separator: ",").map(String.init) })
     }
 
     /// Reads a JSON settings file, refusing unknown keys so a typo is not silently ignored.
@@ -107,6 +111,7 @@ extension ServerConfiguration {
         tlsKeyPath = first(\.tlsKey)
         hostnames = first(\.hostnames) ?? []
         bootstrapTokenFile = first(\.bootstrapTokenFile)
+        manufacturerCAPaths = first(\.manufacturerCAs) ?? []
         if let level = first(\.logLevel) {
             guard let parsed = Logger.Level(rawValue: level) else {
                 throw ConfigurationError("unknown log level '\(level)': use trace, debug, info, notice, warning, error or critical")

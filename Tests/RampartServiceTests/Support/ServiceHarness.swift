@@ -9,6 +9,8 @@ import RampartModel
 @testable import RampartService
 import ServiceLifecycle
 import Synchronization
+import X509
+import RampartPKI
 
 /// A clock tests can move, so expiry and rotation are tested without waiting.
 final class TestClock: Sendable {
@@ -32,20 +34,28 @@ struct ServiceHarness: Sendable {
     /// Runs `body` against a fresh service: SQLite in a temporary directory, or a
     /// PostgreSQL cluster started for this test and stopped after it.
     static func with<T: Sendable>(
-        _ engine: DatabaseEngine, clock: TestClock = TestClock(), _ body: (ServiceHarness) async throws -> T
+        _ engine: DatabaseEngine, clock: TestClock = TestClock(), manufacturer: Certificate? = nil,
+        _ body: (ServiceHarness) async throws -> T
     ) async throws -> T {
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
+        var manufacturerCAPaths: [String] = []
+        if let manufacturer {
+            try manufacturer.pemString.write(toFile: "\(directory)/manufacturer.pem", atomically: true, encoding: .utf8)
+            manufacturerCAPaths = ["\(directory)/manufacturer.pem"]
+        }
         switch engine {
         case .sqlite:
-            let configuration = ServerConfiguration(dataDirectory: directory, port: 0)
+            var configuration = ServerConfiguration(dataDirectory: directory, port: 0)
+            configuration.manufacturerCAPaths = manufacturerCAPaths
             return try await SecurityService.withDatabase(configuration, logger: logger) { database in
                 try await run(configuration, database: database, clock: clock, body)
             }
         case .postgres:
             return try await PostgresTestServer.with { url in
-                let configuration = ServerConfiguration(
+                var configuration = ServerConfiguration(
                     dataDirectory: directory, port: 0, databaseURL: url, keyEncryptionKey: String(repeating: "ab", count: 32))
+                configuration.manufacturerCAPaths = manufacturerCAPaths
                 return try await SecurityService.withDatabase(configuration, logger: logger) { database in
                     try await run(configuration, database: database, clock: clock, body)
                 }

@@ -26,7 +26,7 @@ public struct DiceTcbInfo: Sendable, Equatable {
         self.fwids = fwids
     }
 
-    func certificateExtension() throws -> Certificate.Extension {
+    public func certificateExtension() throws -> Certificate.Extension {
         var serializer = DER.Serializer()
         try serializer.appendConstructedNode(identifier: .sequence) { coder in
             try ASN1UTF8String(vendor).serialize(into: &coder, withIdentifier: Self.tag(0))
@@ -48,7 +48,7 @@ public struct DiceTcbInfo: Sendable, Equatable {
 
     /// Reads the extension back (what a verifier does).
     public init(_ ext: Certificate.Extension) throws {
-        guard ext.oid == Self.oid else { throw DeviceError.invalidTcbInfo("extension is \(ext.oid), not DiceTcbInfo") }
+        guard ext.oid == Self.oid else { throw PKIError(code: "invalid_tcb_info", message: "extension is \(ext.oid), not DiceTcbInfo") }
         let root = try DER.parse(ext.value)
         var vendor = "", model = "", version = ""
         var securityVersion = 0, layer = 0

@@ -1,0 +1,68 @@
+import Crypto
+import Foundation
+import Hummingbird
+import RampartModel
+import RampartPKI
+import X509
+
+extension API {
+    /// Device Authentication and Attestation. Both routes are open to devices without a
+    /// token: the evidence itself is the credential.
+    var attestationEndpoints: [Endpoint] {
+        [
+            Endpoint(.post, "/v1/attestation/challenge") { request, _ in
+                let body = try await request.decodeBody(AttestationChallengeRequest.self)
+                let now = now()
+                var generator = SystemRandomNumberGenerator()
+                let nonce = Data((0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) })
+                let expiresAt = now.addingTimeInterval(Self.nonceLifetime)
+                try await database.transaction { db in
+                    try await db.insertNonce(hash: Self.hash(nonce), device: body.deviceId, expiresAt: expiresAt, now: now)
+                }
+                return try .json(AttestationChallenge(nonce: nonce.base64EncodedString(), expiresAt: expiresAt), status: .created)
+            },
+            Endpoint(.post, "/v1/attestation/evidence") { request, _ in
+                let evidence = try await request.decodeBody(AttestationEvidence.self)
+                let now = now()
+                guard let payloadBytes = Data(base64Encoded: evidence.payload),
+                    let claimed = try? JSONDecoder.rampart.decode(AttestationPayload.self, from: payloadBytes),
+                    let nonce = Data(base64Encoded: claimed.nonce)
+                else { throw AttestationError.malformed("payload is not base64 of an AttestationPayload with a base64 nonce") }
+                // The nonce is spent by any evidence naming it, good or bad, so it cannot be retried.
+                if let refusal = try await database.transaction({ db in
+                    try await db.consumeNonce(hash: Self.hash(nonce), device: claimed.deviceId, now: now)
+                }) {
+                    throw refusal
+                }
+                let verified = try AttestationVerifier(manufacturers: manufacturerCAs).verify(evidence, now: now)
+                let device = verified.payload.deviceId
+                let result = try await database.transaction { db -> AttestationResult in
+                    guard let tenant = try await db.owner(of: device) else {
+                        throw AttestationError.refused(
+                            "device_not_claimed", "device \(device) is not claimed by any tenant; claim it first")
+                    }
+                    let issuer = try await pki.issuingCA(for: tenant, db: db, now: now)
+                    let certificate = try issuer.issueDeviceCertificate(
+                        deviceID: device.hex, publicKey: verified.aliasKey, attestation: verified.tcbInfo, now: now)
+                    try await db.insertAttestation(
+                        device: device, tenant: tenant, time: now, softwareVersion: verified.payload.softwareVersion,
+                        measurementDigest: verified.measurementDigest, certificateSerial: certificate.serialHex,
+                        certificateExpiresAt: certificate.notValidAfter)
+                    return AttestationResult(
+                        deviceId: device, tenantId: tenant,
+                        certificateChain: [certificate.pemString, issuer.certificate.pemString, pki.intermediate.certificate.pemString],
+                        expiresAt: certificate.notValidAfter, softwareVersion: verified.payload.softwareVersion,
+                        measurementDigest: verified.measurementDigest)
+                }
+                return try .json(result, status: .created)
+            },
+        ]
+    }
+
+    /// How long a challenge nonce may be answered.
+    static let nonceLifetime: TimeInterval = 60
+
+    static func hash(_ nonce: Data) -> String {
+        SHA256.hash(data: nonce).map { String(format: "%02x", $0) }.joined()
+    }
+}

@@ -1,0 +1,59 @@
+import Foundation
+import RampartModel
+
+// Attestation nonces (single use, 60 s) and the record of successful attestations.
+extension SQLExecutor {
+    func insertNonce(hash: String, device: DeviceID, expiresAt: Date, now: Date) async throws {
+        try await query("DELETE FROM attestation_nonces WHERE expires_at < $1", .of(now.addingTimeInterval(-3600)))
+        try await query(
+            "INSERT INTO attestation_nonces (nonce_hash, device_id, expires_at, used_at) VALUES ($1, $2, $3, NULL)",
+            .text(hash), .of(device), .of(expiresAt))
+    }
+
+    /// Marks the nonce used in one statement, so two submissions cannot both consume it.
+    /// Returns why it could not be used, or `nil` when it was fresh.
+    func consumeNonce(hash: String, device: DeviceID, now: Date) async throws -> ServiceError? {
+        let consumed = try await query(
+            """
+            UPDATE attestation_nonces SET used_at = $1
+            WHERE nonce_hash = $2 AND device_id = $3 AND used_at IS NULL AND expires_at > $1
+            RETURNING nonce_hash
+            """, .of(now), .text(hash), .of(device))
+        guard consumed.isEmpty else { return nil }
+        let rows = try await query(
+            "SELECT used_at, expires_at FROM attestation_nonces WHERE nonce_hash = $1 AND device_id = $2", .text(hash),
+            .of(device))
+        guard let row = rows.first else {
+            return AttestationError.refused("nonce_unknown", "this nonce was not issued to this device; ask for a new challenge")
+        }
+        if try row.optionalDate("used_at") != nil {
+            return AttestationError.refused("nonce_replayed", "this nonce was used already; ask for a new challenge")
+        }
+        return AttestationError.refused("nonce_expired", "this nonce expired (60 s); ask for a new challenge")
+    }
+
+    func insertAttestation(
+        device: DeviceID, tenant: TenantID, time: Date, softwareVersion: String, measurementDigest: String,
+        certificateSerial: String, certificateExpiresAt: Date
+    ) async throws {
+        try await query(
+            """
+            INSERT INTO attestations (device_id, tenant_id, time, software_version, measurement_digest, certificate_serial, certificate_expires_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7)
+            """,
+            .of(device), .of(tenant), .of(time), .text(softwareVersion), .text(measurementDigest),
+            .text(certificateSerial), .of(certificateExpiresAt))
+    }
+
+    func lastAttestation(device: DeviceID, tenant: TenantID) async throws -> AttestationSummary? {
+        try await query(
+            "SELECT * FROM attestations WHERE device_id = $1 AND tenant_id = $2 ORDER BY id DESC LIMIT 1", .of(device),
+            .of(tenant)
+        ).first.map { row in
+            AttestationSummary(
+                time: try row.date("time"), result: "trusted", softwareVersion: try row.text("software_version"),
+                measurementDigest: try row.text("measurement_digest"),
+                certificateExpiresAt: try row.date("certificate_expires_at"))
+        }
+    }
+}
