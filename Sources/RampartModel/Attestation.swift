@@ -97,3 +97,13 @@ public struct AttestationResult: Codable, Sendable, Equatable {
         self.measurementDigest = measurementDigest
     }
 }
+
+/// What the service sees of a device calling with its client certificate.
+public struct DeviceWhoAmI: Codable, Sendable, Equatable {
+    public var deviceId: DeviceID
+    public var tenantId: TenantID
+    public init(deviceId: DeviceID, tenantId: TenantID) {
+        self.deviceId = deviceId
+        self.tenantId = tenantId
+    }
+}

@@ -93,6 +93,14 @@ extension APIClient {
         try await delete("/v1/tenants/\(tenant)/device-groups/\(id)")
     }
 
+    // Device attestation (open to devices; no token needed)
+    public func attestationChallenge(device: DeviceID) async throws -> AttestationChallenge {
+        try await post("/v1/attestation/challenge", AttestationChallengeRequest(deviceId: device))
+    }
+    public func submitEvidence(_ evidence: AttestationEvidence) async throws -> AttestationResult {
+        try await post("/v1/attestation/evidence", evidence)
+    }
+
     // CA and audit
     public func chainPEM(tenant: TenantID) async throws -> String { try await text("/v1/tenants/\(tenant)/ca/chain") }
     public func certificateAuthorities(tenant: TenantID) async throws -> [CertificateAuthorityDocument] {

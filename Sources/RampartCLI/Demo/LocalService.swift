@@ -21,9 +21,10 @@ public struct LocalService: Sendable {
 
     /// Starts the service, runs `body`, then shuts the service down gracefully.
     public static func run<T: Sendable>(
-        dataDirectory: String, logger: Logger, _ body: (LocalService) async throws -> T
+        dataDirectory: String, manufacturerCAPaths: [String] = [], logger: Logger, _ body: (LocalService) async throws -> T
     ) async throws -> T {
-        let configuration = ServerConfiguration(dataDirectory: dataDirectory, port: 0, logLevel: logger.logLevel)
+        var configuration = ServerConfiguration(dataDirectory: dataDirectory, port: 0, logLevel: logger.logLevel)
+        configuration.manufacturerCAPaths = manufacturerCAPaths
         return try await SecurityService.withDatabase(configuration, logger: logger) { database in
             try await serve(configuration, database: database, logger: logger, body)
         }

@@ -59,6 +59,16 @@ extension API {
         ]
     }
 
+    /// Routes for attested devices, over mutual TLS with their client certificate.
+    var mutualTLSEndpoints: [Endpoint] {
+        [
+            Endpoint(.get, "/v1/device/whoami") { _, context in
+                let (device, tenant) = try context.requireDevice()
+                return try .json(DeviceWhoAmI(deviceId: device, tenantId: tenant))
+            }
+        ]
+    }
+
     /// How long a challenge nonce may be answered.
     static let nonceLifetime: TimeInterval = 60
 

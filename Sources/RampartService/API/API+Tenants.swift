@@ -37,13 +37,14 @@ extension API {
                     switch principal {
                     case .serviceOperator: return try await db.tenants()
                     case .user(let user): return [try await db.tenant(user.tenant)].compactMap { $0 }
+                    case .device: return []
                     }
                 }
                 return try .json(ListDocument(items: tenants))
             },
             Endpoint(.get, "/v1/tenants/{tenantId}") { _, context in
                 let id = try context.id("tenantId", as: TenantID.self)
-                if case .user = try context.requirePrincipal() { _ = try context.authorize(id, .reader) }
+                if case .serviceOperator = try context.requirePrincipal() {} else { _ = try context.authorize(id, .reader) }
                 guard let tenant = try await database.read({ db in try await db.tenant(id) }) else {
                     throw ServiceError.notFound("tenant", id.description)
                 }

@@ -13,6 +13,8 @@ extension API {
                         WhoAmI(principal: "operator", tenantId: nil, role: "Operator", tokenId: token)
                     case .user(let user):
                         WhoAmI(principal: user.name, tenantId: user.tenant, role: user.role.rawValue, tokenId: user.token)
+                    case .device:
+                        throw ServiceError(403, "device_not_allowed", "devices use /v1/device routes, not the operator API")
                     }
                 return try .json(answer)
             },

@@ -89,6 +89,14 @@ extension RampartRequestContext {
         guard case .serviceOperator = principal else { throw ServiceError.operatorOnly }
     }
 
+    /// The device behind the mutual-TLS client certificate.
+    func requireDevice() throws -> (DeviceID, TenantID) {
+        guard case .device(let device, let tenant) = principal else {
+            throw ServiceError(401, "device_certificate_required", "present the device's attested client certificate (mutual TLS)")
+        }
+        return (device, tenant)
+    }
+
     func requirePrincipal() throws -> Principal {
         guard let principal else { throw ServiceError.unauthenticated }
         return principal

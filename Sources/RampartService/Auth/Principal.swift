@@ -1,4 +1,5 @@
 public import Hummingbird
+public import NIOCore
 public import RampartModel
 
 /// Who is calling, as established by their API token.
@@ -7,23 +8,22 @@ public enum Principal: Sendable, Equatable {
     case serviceOperator(token: TokenID)
     /// A user acting inside one tenant with one role.
     case user(TenantUser)
+    /// A device presenting its attested client certificate over mutual TLS.
+    case device(DeviceID, tenant: TenantID)
 
     var actorName: String {
         switch self {
         case .serviceOperator: "operator"
         case .user(let user): user.name
+        case .device(let device, _): "device:\(device)"
         }
     }
 
     var tenantID: TenantID? {
-        if case .user(let user) = self { return user.tenant }
-        return nil
-    }
-
-    var tokenID: TokenID {
         switch self {
-        case .serviceOperator(let token): token
-        case .user(let user): user.token
+        case .serviceOperator: nil
+        case .user(let user): user.tenant
+        case .device(_, let tenant): tenant
         }
     }
 }
@@ -43,10 +43,13 @@ public struct RampartRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     public var principal: Principal?
     var auditAction: String?
+    /// The connection, to ask TLS for the peer's certificate (mutual TLS for devices).
+    let channel: any Channel
 
     public init(source: Source) {
         coreContext = .init(source: source)
         principal = nil
         auditAction = nil
+        channel = source.channel
     }
 }

@@ -107,6 +107,7 @@ public struct SecurityService: Sendable {
         router.add(middleware: ErrorMiddleware(routes: RouteTable(api.endpoints)))
         router.add(middleware: MetricsMiddleware())
         router.add(middleware: TokenAuthenticator(database: api.database, now: api.now))
+        router.add(middleware: DeviceAuthenticator(api: api))
         api.register(on: router)
         return router
     }

@@ -41,6 +41,10 @@ struct ServerTLS {
         var tls = TLSConfiguration.makeServerConfiguration(
             certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
         tls.minimumTLSVersion = .tlsv13
+        // People authenticate with tokens and send no certificate; devices present the
+        // client certificate attestation gave them, which must chain to our root.
+        tls.certificateVerification = .optionalVerification
+        tls.trustRoots = .certificates([try NIOSSLCertificate(bytes: pki.root.certificate.derBytes, format: .der)])
         return ServerTLS(configuration: tls, certificateFingerprint: leafFingerprint, generated: generated)
     }
 

@@ -1,0 +1,66 @@
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import NIOSSL
+import RampartModel
+import RampartPKI
+import SwiftASN1
+import X509
+
+/// Maps a mutual-TLS client certificate to a device principal.
+///
+/// TLS has already checked that the certificate chains to the service root and is within
+/// its validity period. Here: it must be a device certificate (clientAuth, CN = device
+/// ID) issued by a CA of the tenant that holds the device *now*, so a certificate issued
+/// before the device was released and claimed elsewhere is refused
+/// (`certificate_foreign_tenant`).
+struct DeviceAuthenticator: RouterMiddleware {
+    typealias Context = RampartRequestContext
+    let api: API
+
+    func handle(
+        _ request: Request, context: RampartRequestContext,
+        next: (Request, RampartRequestContext) async throws -> Response
+    ) async throws -> Response {
+        guard context.principal == nil,
+            let peer = try? await context.channel.nioSSL_peerCertificate().get(),
+            let certificate = try? Certificate(derEncoded: try peer.toDERBytes())
+        else { return try await next(request, context) }
+        guard try certificate.extensions.extendedKeyUsage?.contains(.clientAuth) == true,
+            let commonName = certificate.subject.commonName, let device = DeviceID(commonName)
+        else {
+            throw ServiceError(403, "certificate_not_a_device", "the client certificate is not a Rampart device certificate")
+        }
+        let now = api.now()
+        let tenant = try await api.database.read { db -> TenantID? in
+            guard let tenant = try await db.owner(of: device) else { return nil }
+            let issuers = try await api.pki.tenantCAs(tenant, db: db, now: now).map(\.0)
+            let issued = issuers.contains { issuer in
+                issuer.subject == certificate.issuer && issuer.publicKey.isValidSignature(certificate.signature, for: certificate)
+            }
+            return issued ? tenant : nil
+        }
+        guard let tenant else {
+            throw ServiceError(
+                403, "certificate_foreign_tenant",
+                "this certificate was not issued by the CA of the tenant that holds device \(device) now; attest again")
+        }
+        var context = context
+        context.principal = .device(device, tenant: tenant)
+        context.logger[metadataKey: "device.id"] = .string(device.hex)
+        return try await next(request, context)
+    }
+}
+
+extension DistinguishedName {
+    /// The first common name, if any.
+    var commonName: String? {
+        for rdn in self {
+            for attribute in rdn where attribute.type == .RDNAttributeType.commonName {
+                if let text = String(attribute.value) { return text }
+            }
+        }
+        return nil
+    }
+}

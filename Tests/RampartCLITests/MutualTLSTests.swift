@@ -1,0 +1,129 @@
+import AsyncHTTPClient
+import Crypto
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOSSL
+@testable import RampartCLI
+import RampartDevice
+import RampartModel
+import RampartPKI
+import RampartTestSupport
+import SwiftASN1
+import Testing
+import X509
+
+/// After attestation a device calls the service with its 24-hour certificate over mutual
+/// TLS; the service maps certificate → device → tenant and refuses the rest.
+@Suite struct MutualTLSTests {
+    static var runtime: SHA256Digest { SHA256.hash(data: Data("rampartd mtls test".utf8)) }
+
+    /// GET /v1/device/whoami with `identity` as the client certificate (nil: none).
+    func whoAmI(_ url: String, rootPEM: String, identity: (chain: [String], key: P256.Signing.PrivateKey)?) async throws -> (Int, String) {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(Array(rootPEM.utf8)))
+        if let identity {
+            tls.certificateChain = try identity.chain.flatMap { try NIOSSLCertificate.fromPEMBytes(Array($0.utf8)) }.map { .certificate($0) }
+            tls.privateKey = .privateKey(try NIOSSLPrivateKey(bytes: Array(identity.key.pemRepresentation.utf8), format: .pem))
+        }
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: tls))
+        do {
+            let response = try await client.execute(HTTPClientRequest(url: "\(url)/v1/device/whoami"), timeout: .seconds(10))
+            let body = try await response.body.collect(upTo: 1 << 20)
+            try await client.shutdown()
+            return (Int(response.status.code), String(buffer: body))
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
+    }
+
+    @Test func attestedDeviceIsKnownByItsCertificate() async throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let manufacturer = try CertificateAuthority.makeRoot(commonName: "Contoso Manufacturing", now: Date())
+        try manufacturer.certificate.pemString.write(toFile: "\(directory)/manufacturer.pem", atomically: true, encoding: .utf8)
+        let dice = SoftwareDICE(uds: try UniqueDeviceSecret(bytes: Array(repeating: 9, count: 32)))
+        let deviceCertificate = try dice.deviceIDCertificate(endorsedBy: manufacturer, now: Date())
+
+        try await LocalService.run(
+            dataDirectory: "\(directory)/service", manufacturerCAPaths: ["\(directory)/manufacturer.pem"], logger: quietLogger
+        ) { local in
+            let login = try await LoginCommand.login(
+                server: local.url, token: local.bootstrapToken, fingerprint: local.rootCAFingerprint, caFile: nil)
+            let root = try #require(login.rootPEM)
+            let (contoso, fabrikam) = try await APIClient.with(server: local.url, token: local.bootstrapToken, trustRootPEM: root) {
+                (try await $0.createTenant(CreateTenantRequest(name: "Contoso")), try await $0.createTenant(CreateTenantRequest(name: "Fabrikam")))
+            }
+            _ = try await APIClient.with(server: local.url, token: contoso.token.secret, trustRootPEM: root) {
+                try await $0.claimDevice(ClaimDeviceRequest(deviceId: dice.deviceID), tenant: contoso.tenant.id)
+            }
+            // Attest, as the device does: no token, only evidence.
+            let result = try await APIClient.with(server: local.url, token: nil, trustRootPEM: root) { device in
+                let challenge = try await device.attestationChallenge(device: dice.deviceID)
+                return try await device.submitEvidence(
+                    try AttestationClient.evidence(
+                        dice: dice, deviceIDCertificate: deviceCertificate, runtimeMeasurement: Self.runtime,
+                        softwareVersion: "1.0.0", securityVersion: 1, nonce: challenge.nonce, now: Date()))
+            }
+            let aliasKey = dice.aliasKey(measurement: Self.runtime)
+            let identity = (chain: result.certificateChain, key: aliasKey)
+
+            let (status, body) = try await whoAmI(local.url, rootPEM: root, identity: identity)
+            #expect(status == 200, "\(body)")
+            let who = try JSONDecoder.rampart.decode(DeviceWhoAmI.self, from: Data(body.utf8))
+            #expect(who == DeviceWhoAmI(deviceId: dice.deviceID, tenantId: contoso.tenant.id))
+
+            // No certificate: the device routes say so.
+            let (anonymous, anonymousBody) = try await whoAmI(local.url, rootPEM: root, identity: nil)
+            #expect(anonymous == 401)
+            #expect(anonymousBody.contains("device_certificate_required"))
+
+            // A certificate from a CA that is not ours fails the handshake.
+            let rogue = try CertificateAuthority.makeRoot(commonName: "Rogue", now: Date())
+            let rogueLeaf = try rogue.issueDeviceCertificate(
+                deviceID: dice.deviceID.hex, publicKey: .init(aliasKey.publicKey),
+                attestation: DiceTcbInfo(vendor: "x", model: "x", version: "1", securityVersion: 0, layer: 1, fwids: []),
+                now: Date())
+            await #expect(throws: (any Error).self) {
+                _ = try await whoAmI(local.url, rootPEM: root, identity: ([rogueLeaf.pemString], aliasKey))
+            }
+
+            // An expired certificate from the right CA fails the handshake too.
+            let tenantCA = try tenantCA(dataDirectory: "\(directory)/service", certificatePEM: result.certificateChain[1])
+            let expired = try tenantCA.issueDeviceCertificate(
+                deviceID: dice.deviceID.hex, publicKey: .init(aliasKey.publicKey),
+                attestation: DiceTcbInfo(vendor: "x", model: "x", version: "1", securityVersion: 0, layer: 1, fwids: []),
+                now: Date().addingTimeInterval(-3 * 86_400))
+            await #expect(throws: (any Error).self) {
+                _ = try await whoAmI(local.url, rootPEM: root, identity: ([expired.pemString] + result.certificateChain.dropFirst(), aliasKey))
+            }
+
+            // Released by Contoso and claimed by Fabrikam: Contoso's certificate no longer speaks for it.
+            try await APIClient.with(server: local.url, token: contoso.token.secret, trustRootPEM: root) {
+                try await $0.releaseDevice(dice.deviceID, tenant: contoso.tenant.id)
+            }
+            _ = try await APIClient.with(server: local.url, token: fabrikam.token.secret, trustRootPEM: root) {
+                try await $0.claimDevice(ClaimDeviceRequest(deviceId: dice.deviceID), tenant: fabrikam.tenant.id)
+            }
+            let (foreign, foreignBody) = try await whoAmI(local.url, rootPEM: root, identity: identity)
+            #expect(foreign == 403)
+            #expect(foreignBody.contains("certificate_foreign_tenant"))
+        }
+    }
+
+    /// The tenant CA's key, read from the service's data directory (SQLite mode keeps CA
+    /// keys as files), to forge what an attacker with an old certificate would hold.
+    func tenantCA(dataDirectory: String, certificatePEM: String) throws -> CertificateAuthority {
+        let certificate = try Certificate(pemEncoded: certificatePEM)
+        let directory = "\(dataDirectory)/pki"
+        for file in try FileManager.default.contentsOfDirectory(atPath: directory) {
+            let pem = try String(contentsOfFile: "\(directory)/\(file)", encoding: .utf8)
+            let key = try P256.Signing.PrivateKey(pemRepresentation: pem)
+            if Certificate.PublicKey(key.publicKey) == certificate.publicKey {
+                return CertificateAuthority(certificate: certificate, privateKey: key)
+            }
+        }
+        throw HarnessError("no key for the tenant CA in \(directory)")
+    }
+}
