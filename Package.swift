@@ -13,6 +13,7 @@ let package = Package(
     products: [
         .executable(name: "rampart", targets: ["rampart"]),
         .executable(name: "rampart-server", targets: ["rampart-server"]),
+        .executable(name: "rampartd", targets: ["rampartd"]),
         .library(name: "RampartModel", targets: ["RampartModel"]),
         .library(name: "RampartPKI", targets: ["RampartPKI"]),
         .library(name: "RampartService", targets: ["RampartService"]),
@@ -113,6 +114,18 @@ let package = Package(
         .executableTarget(
             name: "rampart",
             dependencies: ["RampartCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: upcoming
+        ),
+        // The device runtime's command line.
+        .executableTarget(
+            name: "rampartd",
+            dependencies: [
+                "RampartCLI", "RampartDevice", "RampartPKI", "RampartModel",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ],
             swiftSettings: upcoming
         ),
         .executableTarget(

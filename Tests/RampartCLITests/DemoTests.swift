@@ -13,6 +13,8 @@ import Testing
         var narrator = Narrator(quiet: true)
         let summary = try await runDemo(in: directory, narrator: &narrator)
         #expect(summary.chainVerifiedByOpenSSL)
+        #expect(summary.deviceCertificateVerifiedByOpenSSL)
+        #expect(FileManager.default.fileExists(atPath: summary.deviceCertificateFile))
         #expect(summary.refusals == ["device_claimed_elsewhere", "tenant_not_found", "forbidden"])
         #expect(summary.auditEntries >= 7)
         #expect(FileManager.default.fileExists(atPath: summary.chainFile))

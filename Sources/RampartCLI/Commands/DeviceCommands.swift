@@ -66,6 +66,8 @@ struct DeviceCommands: AsyncParsableCommand {
                     ("device id", device.id.description), ("tenant", device.tenantId.description),
                     ("product", device.productId?.description ?? "-"),
                     ("device group", device.deviceGroupId?.description ?? "-"), ("claimed", date(device.claimedAt)),
+                    ("last attestation", device.lastAttestation.map { "\(date($0.time)) \($0.result), software \($0.softwareVersion)" } ?? "never"),
+                    ("certificate expires", device.lastAttestation.map { date($0.certificateExpiresAt) } ?? "-"),
                 ])
             }
         }

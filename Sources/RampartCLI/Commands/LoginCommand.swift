@@ -59,19 +59,7 @@ struct LoginCommand: AsyncParsableCommand {
     ) async throws -> Result {
         var rootPEM = pinnedRootPEM
         if let fingerprint {
-            let expected = fingerprint.replacingOccurrences(of: ":", with: "").lowercased()
-            let pem = try await APIClient.with(server: server, token: nil, trustRootPEM: nil, insecure: true) { client in
-                try await client.rootCertificatePEM()
-            }
-            guard let certificate = try? Certificate(pemEncoded: pem) else {
-                throw CLIError("\(server) did not serve a root certificate at /v1/pki/root")
-            }
-            guard certificate.sha256Fingerprint == expected else {
-                throw CLIError(
-                    "the root CA served by \(server) has fingerprint \(certificate.sha256Fingerprint), not \(expected): refusing to trust it"
-                )
-            }
-            rootPEM = pem
+            rootPEM = try await pinnedRoot(server: server, fingerprint: fingerprint)
         } else if let caFile {
             guard let pem = try? String(contentsOfFile: caFile, encoding: .utf8) else {
                 throw CLIError("cannot read \(caFile)")
@@ -82,6 +70,24 @@ struct LoginCommand: AsyncParsableCommand {
             try await client.whoAmI()
         }
         return Result(whoAmI: who, rootPEM: rootPEM)
+    }
+
+    /// Fetches the service's root certificate and returns it only if its SHA-256
+    /// fingerprint is `fingerprint` (hex, colons allowed).
+    public static func pinnedRoot(server: String, fingerprint: String) async throws -> String {
+        let expected = fingerprint.replacingOccurrences(of: ":", with: "").lowercased()
+        let pem = try await APIClient.with(server: server, token: nil, trustRootPEM: nil, insecure: true) { client in
+            try await client.rootCertificatePEM()
+        }
+        guard let certificate = try? Certificate(pemEncoded: pem) else {
+            throw CLIError("\(server) did not serve a root certificate at /v1/pki/root")
+        }
+        guard certificate.sha256Fingerprint == expected else {
+            throw CLIError(
+                "the root CA served by \(server) has fingerprint \(certificate.sha256Fingerprint), not \(expected): refusing to trust it"
+            )
+        }
+        return pem
     }
 }
 

@@ -8,6 +8,7 @@ import RampartModel
 import RampartPKI
 import RampartService
 import ServiceLifecycle
+import SwiftASN1
 import X509
 
 /// `rampart demo`: the whole loop on this machine, narrated, on embedded defaults.
@@ -57,6 +58,8 @@ struct DemoSummary: Codable, Sendable {
     var deviceId: DeviceID
     var chainFile: String
     var chainVerifiedByOpenSSL: Bool
+    var deviceCertificateFile: String
+    var deviceCertificateVerifiedByOpenSSL: Bool
     var refusals: [String]
     var auditEntries: Int
 }
@@ -64,7 +67,7 @@ struct DemoSummary: Codable, Sendable {
 struct Narrator {
     let quiet: Bool
     private var step = 0
-    static let total = 10
+    static let total = 11
 
     init(quiet: Bool) { self.quiet = quiet }
 
@@ -86,17 +89,23 @@ func runDemo(in directory: String, narrator: inout Narrator) async throws -> Dem
     var logger = Logger(label: "rampart-demo")
     logger.logLevel = .warning
     narrator.begin("Starting the Security Service (SQLite, TLS 1.3, loopback)")
-    return try await LocalService.run(dataDirectory: "\(directory)/service", logger: logger) { local in
+    let manufacturer = try CertificateAuthority.makeRoot(commonName: "Demo Manufacturing CA", now: Date())
+    let manufacturerFile = "\(directory)/manufacturer-ca.pem"
+    try manufacturer.certificate.pemString.write(toFile: manufacturerFile, atomically: true, encoding: .utf8)
+    return try await LocalService.run(
+        dataDirectory: "\(directory)/service", manufacturerCAPaths: [manufacturerFile], logger: logger
+    ) { local in
         narrator.ok("listening on \(local.url); data in \(local.dataDirectory)")
-        narrator.ok("root CA SHA-256 \(local.rootCAFingerprint)")
+        narrator.ok("root CA SHA-256 \(local.rootCAFingerprint); trusts devices endorsed by \(manufacturerFile)")
         return try await walkThrough(
             server: local.url, bootstrapToken: local.bootstrapToken, rootFingerprint: local.rootCAFingerprint,
-            directory: directory, narrator: &narrator)
+            manufacturer: manufacturer, directory: directory, narrator: &narrator)
     }
 }
 
 private func walkThrough(
-    server: String, bootstrapToken: String, rootFingerprint: String, directory: String, narrator: inout Narrator
+    server: String, bootstrapToken: String, rootFingerprint: String, manufacturer: CertificateAuthority,
+    directory: String, narrator: inout Narrator
 ) async throws -> DemoSummary {
     narrator.begin("rampart login — as the service operator, pinning the root CA by fingerprint")
     let operatorLogin = try await LoginCommand.login(
@@ -130,15 +139,37 @@ private func walkThrough(
         }
         narrator.ok("product \(product.id): " + groups.map { "\($0.name) (\($0.osFeed.rawValue), \($0.updatePolicy.rawValue))" }.joined(separator: ", "))
 
-        narrator.begin("rampart device claim — a device identified by its public key")
-        let identityKey = P256.Signing.PrivateKey()
-        let deviceID = DeviceIdentity.deviceID(for: identityKey.publicKey)
+        narrator.begin("rampartd provision + rampart device claim — a software-DICE device")
+        let dice = SoftwareDICE(uds: try UniqueDeviceSecret.provision(at: "\(directory)/device-uds"))
+        let deviceIDCertificate = try dice.deviceIDCertificate(endorsedBy: manufacturer, now: Date())
+        let deviceID = dice.deviceID
+        narrator.ok("unique device secret in \(directory)/device-uds (0600); DeviceID certificate endorsed by the manufacturer")
         narrator.ok("device ID = SHA-256(DeviceID public key) = \(deviceID)")
         let device = try await alice.claimDevice(ClaimDeviceRequest(deviceId: deviceID, deviceGroupId: fieldTest.id), tenant: tenant)
         guard device.deviceGroupId == fieldTest.id, device.productId == product.id else {
             throw CLIError("the claimed device is not in the Field Test group")
         }
         narrator.ok("claimed into Contoso / Thermostat / Field Test")
+
+        narrator.begin("rampartd attest — nonce, signed evidence, a 24-hour client certificate")
+        guard let executable = FileManager.default.contents(atPath: "/proc/self/exe") else {
+            throw CLIError("cannot read /proc/self/exe to measure the runtime")
+        }
+        let attestation = try await DeviceSession.attest(
+            server: server, fingerprint: rootFingerprint, dice: dice, deviceIDCertificate: deviceIDCertificate,
+            runtimeMeasurement: SHA256.hash(data: executable), softwareVersion: "0.1.0")
+        let deviceCertificate = try Certificate(pemEncoded: attestation.certificateChain[0])
+        let hours = deviceCertificate.notValidAfter.timeIntervalSince(Date()) / 3600
+        guard attestation.tenantId == tenant, (23.9...24.01).contains(hours),
+            try deviceCertificate.extensions.extendedKeyUsage?.contains(.clientAuth) == true
+        else {
+            throw CLIError(
+                "the device certificate is not a 24-hour clientAuth certificate of Contoso (tenant \(attestation.tenantId), \(hours) h)")
+        }
+        let deviceCertificateFile = "\(directory)/device-certificate.pem"
+        try attestation.certificateChain.joined().write(toFile: deviceCertificateFile, atomically: true, encoding: .utf8)
+        narrator.ok("measured runtime \(attestation.measurementDigest.prefix(16))…, software \(attestation.softwareVersion)")
+        narrator.ok("certificate CN=\(deviceID.hex.prefix(16))…, clientAuth, valid until \(date(deviceCertificate.notValidAfter)) (24 h)")
 
         narrator.begin("Attacks that must fail")
         var refusals: [String] = []
@@ -179,6 +210,9 @@ private func walkThrough(
         }
         let verified = try verifyWithOpenSSL(certificates, directory: directory)
         narrator.ok(verified ? "openssl verify: OK" : "openssl not installed; external check skipped")
+        let deviceVerified = try verifyWithOpenSSL(
+            [deviceCertificate] + certificates, directory: directory, purpose: "sslclient")
+        narrator.ok(deviceVerified ? "openssl verify -purpose sslclient (device certificate): OK" : "openssl not installed; external check skipped")
 
         narrator.begin("rampart device release — and claim again")
         try await alice.releaseDevice(deviceID, tenant: tenant)
@@ -206,6 +240,7 @@ private func walkThrough(
         return DemoSummary(
             directory: directory, server: server, rootCAFingerprint: rootFingerprint, tenantId: tenant,
             productId: product.id, deviceId: deviceID, chainFile: chainFile, chainVerifiedByOpenSSL: verified,
+            deviceCertificateFile: deviceCertificateFile, deviceCertificateVerifiedByOpenSSL: deviceVerified,
             refusals: refusals, auditEntries: audit.count)
     }
 }
@@ -222,17 +257,19 @@ private func expectFailure(
     throw CLIError("\(what) was allowed; it must be refused")
 }
 
-/// Checks the chain with OpenSSL (a verifier we did not write). Returns false when openssl is absent.
-private func verifyWithOpenSSL(_ chain: [Certificate], directory: String) throws -> Bool {
+/// Checks a chain (leaf first, root last) with OpenSSL, a verifier we did not write.
+/// Returns false when openssl is absent.
+private func verifyWithOpenSSL(_ chain: [Certificate], directory: String, purpose: String? = nil) throws -> Bool {
     let openssl = ["/usr/bin/openssl", "/usr/local/bin/openssl"].first { FileManager.default.isExecutableFile(atPath: $0) }
     guard let openssl else { return false }
-    let names = ["tenant-ca.pem", "intermediate-ca.pem", "root-ca.pem"].map { "\(directory)/\($0)" }
-    for (certificate, path) in zip(chain, names) {
-        try certificate.pemString.write(toFile: path, atomically: true, encoding: .utf8)
-    }
+    let leaf = "\(directory)/verify-leaf.pem", untrusted = "\(directory)/verify-untrusted.pem", root = "\(directory)/verify-root.pem"
+    try chain[0].pemString.write(toFile: leaf, atomically: true, encoding: .utf8)
+    try chain.dropFirst().dropLast().map(\.pemString).joined().write(toFile: untrusted, atomically: true, encoding: .utf8)
+    try chain[chain.count - 1].pemString.write(toFile: root, atomically: true, encoding: .utf8)
+    defer { [leaf, untrusted, root].forEach { try? FileManager.default.removeItem(atPath: $0) } }
     let process = Process()
     process.executableURL = URL(fileURLWithPath: openssl)
-    process.arguments = ["verify", "-CAfile", names[2], "-untrusted", names[1], names[0]]
+    process.arguments = ["verify", "-CAfile", root, "-untrusted", untrusted] + (purpose.map { ["-purpose", $0] } ?? []) + [leaf]
     let pipe = Pipe()
     process.standardOutput = pipe
     process.standardError = pipe
