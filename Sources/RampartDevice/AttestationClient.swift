@@ -15,7 +15,7 @@ public enum AttestationClient {
     ) throws -> AttestationEvidence {
         let alias = try dice.aliasCertificate(
             measurement: runtimeMeasurement, version: softwareVersion, securityVersion: securityVersion, now: now)
-        let runtime = MeasuredComponent(name: "rampartd", sha256: runtimeMeasurement.map { String(format: "%02x", $0) }.joined())
+        let runtime = MeasuredComponent(name: "rampartd", sha256: runtimeMeasurement.hexString)
         let payload = AttestationPayload(
             deviceId: dice.deviceID, nonce: nonce, softwareVersion: softwareVersion,
             measurements: [runtime] + otherMeasurements, counters: counters)

@@ -1,5 +1,6 @@
 public import Crypto
 public import Foundation
+import RampartModel
 public import SwiftASN1
 public import X509
 
@@ -153,12 +154,12 @@ extension Certificate {
     /// Lowercase hex SHA-256 over the DER encoding, as `openssl x509 -fingerprint -sha256` shows it
     /// (without colons).
     public var sha256Fingerprint: String {
-        SHA256.hash(data: derBytes).map { String(format: "%02x", $0) }.joined()
+        SHA256.hash(data: derBytes).hexString
     }
 
     /// The serial number in hex.
     public var serialHex: String {
-        serialNumber.bytes.map { String(format: "%02x", $0) }.joined()
+        serialNumber.bytes.hexString
     }
 }
 

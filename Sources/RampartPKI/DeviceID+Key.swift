@@ -6,7 +6,7 @@ extension DeviceID {
     /// The device ID of a key: lowercase hex SHA-256 over its DER SubjectPublicKeyInfo, so
     /// anyone holding the key can recompute it and nobody can choose it.
     public init(subjectPublicKeyInfo der: some DataProtocol) {
-        self.init(SHA256.hash(data: der).map { String(format: "%02x", $0) }.joined())!
+        self.init(SHA256.hash(data: der).hexString)!
     }
 
     /// The device ID of a P-256 DeviceID public key.

@@ -1,5 +1,6 @@
 public import Crypto
 public import Foundation
+import RampartModel
 
 /// Seals CA private keys with AES-256-GCM so they can live in a shared database.
 ///
@@ -17,8 +18,8 @@ public struct KeySealer: Sendable {
     /// Reads a 256-bit key written as 64 hex characters or as base64 (whitespace ignored).
     public init(encoded text: String) throws {
         let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
-        if trimmed.count == 64, let bytes = Self.hexBytes(trimmed) {
-            keyBytes = Array(bytes)
+        if trimmed.count == 64, let bytes = [UInt8](hexString: trimmed) {
+            keyBytes = bytes
         } else if let data = Data(base64Encoded: trimmed), data.count == 32 {
             keyBytes = Array(data)
         } else {
@@ -42,17 +43,5 @@ public struct KeySealer: Sendable {
         } catch {
             throw PKIError.sealedKeyInvalid("wrong key-encryption key, or the stored key was altered")
         }
-    }
-
-    static func hexBytes(_ text: String) -> Data? {
-        var bytes = Data()
-        var index = text.startIndex
-        while index < text.endIndex {
-            let next = text.index(index, offsetBy: 2)
-            guard let byte = UInt8(text[index..<next], radix: 16) else { return nil }
-            bytes.append(byte)
-            index = next
-        }
-        return bytes
     }
 }

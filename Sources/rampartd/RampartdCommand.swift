@@ -63,7 +63,6 @@ func runtimeMeasurement() throws -> SHA256Digest {
     return SHA256.hash(data: data)
 }
 
-func hex(_ bytes: some Sequence<UInt8>) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
 
 /// The runtime's version, reported in attestation evidence.
 let runtimeVersion = "0.1.0"
@@ -137,7 +136,7 @@ struct Identity: ParsableCommand {
             .flatMap { try? RampartPKI.certificates(fromPEMBundle: $0).first?.notValidAfter }
         let shown = Shown(
             deviceId: dice.deviceID, engine: "software DICE (\(SoftwareDICE.engineIdentity))",
-            runtimeMeasurement: hex(measurement), softwareVersion: runtimeVersion, certificateExpiresAt: expiry)
+            runtimeMeasurement: measurement.hexString, softwareVersion: runtimeVersion, certificateExpiresAt: expiry)
         try state.emit(
             shown,
             """

@@ -35,4 +35,13 @@ import Testing
         #expect(Role(name: "reader") == .reader)
         #expect(Role(name: "Owner") == nil)
     }
+
+    @Test func hexRoundTripsAndRefusesNonHex() {
+        let bytes: [UInt8] = [0x00, 0x0f, 0xa5, 0xff]
+        #expect(bytes.hexString == "000fa5ff")
+        #expect([UInt8](hexString: "000FA5ff") == bytes)
+        #expect([UInt8](hexString: "abc") == nil)
+        #expect([UInt8](hexString: "zz") == nil)
+        #expect([UInt8](hexString: "") == [])
+    }
 }

@@ -19,7 +19,7 @@ public struct UniqueDeviceSecret: Sendable {
         }
         var generator = SystemRandomNumberGenerator()
         let secret = try UniqueDeviceSecret(bytes: (0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) })
-        try SecretFile.write(secret.bytes.map { String(format: "%02x", $0) }.joined() + "\n", to: path)
+        try SecretFile.write(secret.bytes.hexString + "\n", to: path)
         return secret
     }
 
@@ -27,13 +27,8 @@ public struct UniqueDeviceSecret: Sendable {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
             throw DeviceError.notProvisioned(path)
         }
-        let hex = text.trimmingCharacters(in: .whitespacesAndNewlines)
-        var bytes: [UInt8] = []
-        var index = hex.startIndex
-        while index < hex.endIndex, let next = hex.index(index, offsetBy: 2, limitedBy: hex.endIndex) {
-            guard let byte = UInt8(hex[index..<next], radix: 16) else { break }
-            bytes.append(byte)
-            index = next
+        guard let bytes = [UInt8](hexString: text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            throw DeviceError.invalidSecret("\(path) does not hold hexadecimal")
         }
         return try UniqueDeviceSecret(bytes: bytes)
     }

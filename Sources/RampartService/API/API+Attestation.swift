@@ -73,6 +73,6 @@ extension API {
     static let nonceLifetime: TimeInterval = 60
 
     static func hash(_ nonce: Data) -> String {
-        SHA256.hash(data: nonce).map { String(format: "%02x", $0) }.joined()
+        SHA256.hash(data: nonce).hexString
     }
 }

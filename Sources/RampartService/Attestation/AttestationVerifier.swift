@@ -76,29 +76,21 @@ struct AttestationVerifier: Sendable {
         guard let ext = alias.extensions.first(where: { $0.oid == DiceTcbInfo.oid }),
             let tcbInfo = try? DiceTcbInfo(ext)
         else { throw AttestationError.malformed("the Alias certificate carries no DiceTcbInfo") }
-        let runtime = payload.measurements.first.flatMap { hexBytes($0.sha256) }
+        let runtime = payload.measurements.first.flatMap { digestBytes($0.sha256) }
         guard let runtime, tcbInfo.fwids.first == runtime, tcbInfo.version == payload.softwareVersion else {
             throw AttestationError.refused(
                 "measurement_mismatch",
                 "the measurement log or software version differs from what the DeviceID key certified at boot")
         }
-        let all = payload.measurements.compactMap { hexBytes($0.sha256) }.joined()
-        let digest = SHA256.hash(data: Array(all)).map { String(format: "%02x", $0) }.joined()
+        let all = payload.measurements.compactMap { digestBytes($0.sha256) }.joined()
+        let digest = SHA256.hash(data: Array(all)).hexString
         return Verified(payload: payload, aliasKey: alias.publicKey, tcbInfo: tcbInfo, measurementDigest: digest)
     }
+}
 
-    private func hexBytes(_ text: String) -> [UInt8]? {
-        guard text.count == 64 else { return nil }
-        var bytes: [UInt8] = []
-        var index = text.startIndex
-        while index < text.endIndex {
-            let next = text.index(index, offsetBy: 2)
-            guard let byte = UInt8(text[index..<next], radix: 16) else { return nil }
-            bytes.append(byte)
-            index = next
-        }
-        return bytes
-    }
+/// A SHA-256 digest written in hex, or nil.
+private func digestBytes(_ text: String) -> [UInt8]? {
+    text.utf8.count == 64 ? [UInt8](hexString: text) : nil
 }
 
 /// Attestation refusals: 403 with a code saying which rule failed. Evidence that matches

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import RampartModel
 
 /// API tokens for people and scripts: 256 random bits, shown once, stored only as a
 /// SHA-256 hash. The `rpt_` prefix lets secret scanners recognise a leaked token.
@@ -18,7 +19,7 @@ enum APIToken {
     }
 
     static func hash(_ secret: String) -> String {
-        SHA256.hash(data: Data(secret.utf8)).map { String(format: "%02x", $0) }.joined()
+        SHA256.hash(data: Data(secret.utf8)).hexString
     }
 
     /// Default and longest lifetime of a token, in days.

@@ -29,7 +29,7 @@ struct ServerTLS {
                 throw ConfigurationError("cannot read the TLS certificate or key (\(certPath), \(keyPath)): \(error)")
             }
             guard let leaf = chain.first else { throw ConfigurationError("\(certPath) holds no certificate") }
-            leafFingerprint = SHA256.hash(data: try leaf.toDERBytes()).map { String(format: "%02x", $0) }.joined()
+            leafFingerprint = SHA256.hash(data: try leaf.toDERBytes()).hexString
         } else {
             let (certificatePEM, keyPEM, fingerprint, fresh) = try generatedIdentity(
                 configuration: configuration, pki: pki, now: now)
