@@ -87,6 +87,19 @@ import Testing
         }
     }
 
+    /// The benchmark runs and reports figures (their size is for BENCHMARKS.md, not a test).
+    @Test func attestationBenchmarkReportsFigures() async throws {
+        let run = try await Command.run(Self.binary, ["bench", "attestation", "--seconds", "0.3", "--json"])
+        #expect(run.status == 0, "\(run.output)")
+        struct Figures: Decodable {
+            let signVerifyPerSecond: Double
+            let inProcessPerSecond: Double
+            let loopbackHTTPSPerSecond: Double
+        }
+        let figures = try JSONDecoder().decode(Figures.self, from: Data(run.output.utf8))
+        #expect(figures.signVerifyPerSecond > 0 && figures.inProcessPerSecond > 0 && figures.loopbackHTTPSPerSecond > 0)
+    }
+
     @Test func everyCommandHasHelp() async throws {
         let commands = [
             [], ["demo"], ["login"], ["whoami"], ["tenant"], ["tenant", "create"], ["role", "add"], ["token", "create"],

@@ -1,7 +1,7 @@
 public import Foundation
 public import Logging
 import NIOCore
-import RampartService
+public import RampartService
 import ServiceLifecycle
 
 /// The Security Service running inside this process on a free loopback port, over
@@ -18,6 +18,8 @@ public struct LocalService: Sendable {
     public let rootCAFingerprint: String
     public let bootstrapToken: String
     public let dataDirectory: String
+    /// The service's API, for in-process calls (benchmarks).
+    public let api: API
 
     /// Starts the service, runs `body`, then shuts the service down gracefully.
     public static func run<T: Sendable>(
@@ -50,7 +52,7 @@ public struct LocalService: Sendable {
             guard let port = await iterator.next(), port > 0 else { throw CLIError("the service did not start listening") }
             let local = LocalService(
                 url: "https://127.0.0.1:\(port)", rootCAFingerprint: service.rootCAFingerprint,
-                bootstrapToken: bootstrapToken, dataDirectory: configuration.dataDirectory)
+                bootstrapToken: bootstrapToken, dataDirectory: configuration.dataDirectory, api: service.api)
             do {
                 let result = try await body(local)
                 await serviceGroup.triggerGracefulShutdown()

@@ -1,0 +1,145 @@
+import ArgumentParser
+import Crypto
+import Foundation
+import Logging
+import RampartDevice
+import RampartModel
+import RampartPKI
+import RampartService
+import X509
+
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure Rampart against the physical limits of this machine.",
+        subcommands: [AttestationBench.self]
+    )
+}
+
+/// Attestations per second, in-process and over HTTPS on loopback, beside the machine's
+/// raw ECDSA P-256 sign + verify rate measured in the same run.
+struct AttestationBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "attestation",
+        abstract: "Attestations per second beside the raw ECDSA P-256 sign+verify rate, one thread each.",
+        discussion: """
+            Ceiling: swift-crypto P-256 sign + verify pairs per second on one thread. An attestation \
+            costs the service three verifications (DeviceID certificate, Alias certificate, evidence) \
+            and one signature (the device certificate), plus storage. In-process: the service's own \
+            challenge and attest calls on SQLite, timing only the service side. Loopback: the same \
+            through HTTPS (TLS 1.3), one request at a time. Device-side work (building evidence) is \
+            excluded from both service figures.
+            """)
+
+    @Option(help: "Seconds for each measurement.") var seconds: Double = 3
+    @Flag(help: "Print JSON.") var json = false
+
+    struct Figures: Codable {
+        var signVerifyPerSecond: Double
+        var inProcessPerSecond: Double
+        var loopbackHTTPSPerSecond: Double
+        var inProcessShareOfCeiling: Double
+        var attestations: Int
+    }
+
+    func run() async throws {
+        guard seconds > 0 else { throw ValidationError("--seconds must be positive") }
+        let ceiling = Self.signVerifyRate(seconds: seconds)
+        if !json { print(String(format: "raw P-256 sign+verify (swift-crypto, 1 thread):   %10.0f /s", ceiling)) }
+
+        var template = Array((NSTemporaryDirectory() as NSString).appendingPathComponent("rampart-bench-XXXXXX").utf8CString)
+        guard mkdtemp(&template) != nil else { throw CLIError("cannot create a temporary directory") }
+        let directory = String(cString: template)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let manufacturer = try CertificateAuthority.makeRoot(commonName: "Bench Manufacturing", now: Date())
+        try manufacturer.certificate.pemString.write(toFile: "\(directory)/mfg.pem", atomically: true, encoding: .utf8)
+        var logger = Logger(label: "rampart-bench")
+        logger.logLevel = .critical
+        let seconds = seconds
+        let figures = try await LocalService.run(
+            dataDirectory: "\(directory)/service", manufacturerCAPaths: ["\(directory)/mfg.pem"], logger: logger
+        ) { local -> Figures in
+            let dice = SoftwareDICE(uds: try UniqueDeviceSecret(bytes: (0..<32).map { _ in UInt8.random(in: 0...255) }))
+            let deviceCertificate = try dice.deviceIDCertificate(endorsedBy: manufacturer, now: Date())
+            let root = try await LoginCommand.pinnedRoot(server: local.url, fingerprint: local.rootCAFingerprint)
+            let tenant = try await APIClient.with(server: local.url, token: local.bootstrapToken, trustRootPEM: root) {
+                try await $0.createTenant(CreateTenantRequest(name: "Bench"))
+            }
+            _ = try await APIClient.with(server: local.url, token: tenant.token.secret, trustRootPEM: root) {
+                try await $0.claimDevice(ClaimDeviceRequest(deviceId: dice.deviceID), tenant: tenant.tenant.id)
+            }
+            let measurement = SHA256.hash(data: Data("bench runtime".utf8))
+            func evidence(_ nonce: String) throws -> AttestationEvidence {
+                try AttestationClient.evidence(
+                    dice: dice, deviceIDCertificate: deviceCertificate, runtimeMeasurement: measurement,
+                    softwareVersion: "bench", securityVersion: 1, nonce: nonce, now: Date())
+            }
+
+            var inProcessCount = 0
+            var inProcessTime: Duration = .zero
+            let clock = ContinuousClock()
+            while inProcessTime < .seconds(seconds) {
+                let started = clock.now
+                let challenge = try await local.api.challenge(for: dice.deviceID)
+                var spent = clock.now - started
+                let built = try evidence(challenge.nonce)
+                let attestStarted = clock.now
+                _ = try await local.api.attest(built)
+                spent += clock.now - attestStarted
+                inProcessTime += spent
+                inProcessCount += 1
+            }
+            let inProcess = Double(inProcessCount) / inProcessTime.seconds
+
+            var loopbackCount = 0
+            var loopbackTime: Duration = .zero
+            try await APIClient.with(server: local.url, token: nil, trustRootPEM: root) { client in
+                while loopbackTime < .seconds(seconds) {
+                    let started = clock.now
+                    let challenge = try await client.attestationChallenge(device: dice.deviceID)
+                    var spent = clock.now - started
+                    let built = try evidence(challenge.nonce)
+                    let attestStarted = clock.now
+                    _ = try await client.submitEvidence(built)
+                    spent += clock.now - attestStarted
+                    loopbackTime += spent
+                    loopbackCount += 1
+                }
+            }
+            let loopback = Double(loopbackCount) / loopbackTime.seconds
+            return Figures(
+                signVerifyPerSecond: ceiling, inProcessPerSecond: inProcess, loopbackHTTPSPerSecond: loopback,
+                inProcessShareOfCeiling: inProcess / ceiling, attestations: inProcessCount + loopbackCount)
+        }
+        if json {
+            let encoder = JSONEncoder.rampart
+            encoder.outputFormatting.insert(.prettyPrinted)
+            print(String(decoding: try encoder.encode(figures), as: UTF8.self))
+        } else {
+            print(String(format: "attestation in-process (SQLite, 1 thread):         %10.0f /s  = %.1f%% of the ceiling", figures.inProcessPerSecond, figures.inProcessShareOfCeiling * 100))
+            print(String(format: "attestation over HTTPS on loopback (1 client):     %10.0f /s", figures.loopbackHTTPSPerSecond))
+            print("(\(figures.attestations) attestations, each with a fresh nonce and a new 24-hour certificate)")
+        }
+    }
+
+    /// Sign-then-verify pairs per second with one P-256 key on this thread.
+    static func signVerifyRate(seconds: Double) -> Double {
+        let key = P256.Signing.PrivateKey()
+        let message = Data(repeating: 7, count: 256)
+        let clock = ContinuousClock()
+        let start = clock.now
+        var count = 0
+        while (clock.now - start) < .seconds(seconds) {
+            for _ in 0..<50 {
+                let signature = try! key.signature(for: message)
+                precondition(key.publicKey.isValidSignature(signature, for: message))
+            }
+            count += 50
+        }
+        return Double(count) / (clock.now - start).seconds
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
