@@ -23,12 +23,6 @@ import Testing
     }
 }
 
-func temporaryDirectory() throws -> String {
-    var template = Array((NSTemporaryDirectory() as NSString).appendingPathComponent("rampart-cli-XXXXXX").utf8CString)
-    guard mkdtemp(&template) != nil else { throw HarnessError("mkdtemp failed") }
-    return String(cString: template)
-}
-
 let quietLogger: Logger = {
     var logger = Logger(label: "rampart-cli-test")
     logger.logLevel = .critical

@@ -88,9 +88,3 @@ import X509
         #expect(alias.publicKey == Certificate.PublicKey(dice.aliasKey(measurement: Self.runtimeV2).publicKey))
     }
 }
-
-func temporaryDirectory() throws -> String {
-    var template = Array((NSTemporaryDirectory() as NSString).appendingPathComponent("rampart-device-XXXXXX").utf8CString)
-    guard mkdtemp(&template) != nil else { throw HarnessError("mkdtemp failed") }
-    return String(cString: template)
-}

@@ -25,9 +25,7 @@ public struct PostgresTestServer {
             throw HarnessError(
                 "PostgreSQL server binaries not found under /usr/lib/postgresql: run scripts/install-deps.sh")
         }
-        var template = Array((NSTemporaryDirectory() as NSString).appendingPathComponent("rampart-pg-XXXXXX").utf8CString)
-        guard mkdtemp(&template) != nil else { throw HarnessError("mkdtemp failed") }
-        let directory = String(cString: template)
+        let directory = try temporaryDirectory(prefix: "rampart-pg")
         if geteuid() == 0 { try await run("/bin/chown", ["postgres:postgres", directory]) }
         try await runAsPostgres("\(bin)/initdb", ["-D", "\(directory)/data", "-U", "rampart", "--auth=trust", "-E", "UTF8", "--no-sync"])
         let port = try freePort()

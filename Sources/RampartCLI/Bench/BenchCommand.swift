@@ -47,9 +47,7 @@ struct AttestationBench: AsyncParsableCommand {
         let ceiling = Self.signVerifyRate(seconds: seconds)
         if !json { print(String(format: "raw P-256 sign+verify (swift-crypto, 1 thread):   %10.0f /s", ceiling)) }
 
-        var template = Array((NSTemporaryDirectory() as NSString).appendingPathComponent("rampart-bench-XXXXXX").utf8CString)
-        guard mkdtemp(&template) != nil else { throw CLIError("cannot create a temporary directory") }
-        let directory = String(cString: template)
+        let directory = try makeTemporaryDirectory(prefix: "rampart-bench")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let manufacturer = try CertificateAuthority.makeRoot(commonName: "Bench Manufacturing", now: Date())
         try manufacturer.certificate.pemString.write(toFile: "\(directory)/mfg.pem", atomically: true, encoding: .utf8)

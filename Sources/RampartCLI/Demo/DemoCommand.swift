@@ -31,7 +31,7 @@ struct DemoCommand: AsyncParsableCommand {
     var directory: String?
 
     func run() async throws {
-        let directory = try directory ?? makeTemporaryDirectory()
+        let directory = try directory ?? makeTemporaryDirectory(prefix: "rampart-demo")
         var narrator = Narrator(quiet: json)
         let summary = try await runDemo(in: directory, narrator: &narrator)
         if json {
@@ -39,12 +39,6 @@ struct DemoCommand: AsyncParsableCommand {
             encoder.outputFormatting.insert(.prettyPrinted)
             print(String(decoding: try encoder.encode(summary), as: UTF8.self))
         }
-    }
-
-    private func makeTemporaryDirectory() throws -> String {
-        var template = Array((NSTemporaryDirectory() as NSString).appendingPathComponent("rampart-demo-XXXXXX").utf8CString)
-        guard mkdtemp(&template) != nil else { throw CLIError("cannot create a temporary directory") }
-        return String(cString: template)
     }
 }
 
@@ -278,4 +272,11 @@ private func verifyWithOpenSSL(_ chain: [Certificate], directory: String, purpos
     let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
     guard process.terminationStatus == 0 else { throw CLIError("openssl verify refused the chain: \(output)") }
     return true
+}
+
+/// A new directory under the system's temporary directory.
+func makeTemporaryDirectory(prefix: String) throws -> String {
+    var template = Array((NSTemporaryDirectory() as NSString).appendingPathComponent("\(prefix)-XXXXXX").utf8CString)
+    guard mkdtemp(&template) != nil else { throw CLIError("cannot create a temporary directory") }
+    return String(cString: template)
 }

@@ -43,12 +43,7 @@ extension API {
             Endpoint(.get, "/v1/tenants/{tenantId}/devices") { request, context in
                 let tenant = try context.id("tenantId", as: TenantID.self)
                 _ = try context.authorize(tenant, .reader)
-                let group = try request.uri.queryParameters.get("deviceGroupId").map { text in
-                    guard let id = DeviceGroupID(String(text)) else {
-                        throw ServiceError.invalidField("deviceGroupId", "'\(text)' is not a UUID")
-                    }
-                    return id
-                }
+                let group = try request.queryID("deviceGroupId", as: DeviceGroupID.self)
                 let devices = try await database.read { db in try await db.devices(in: tenant, group: group) }
                 return try .json(ListDocument(items: devices))
             },
@@ -212,12 +207,7 @@ extension API {
             Endpoint(.get, "/v1/tenants/{tenantId}/device-groups") { request, context in
                 let tenant = try context.id("tenantId", as: TenantID.self)
                 _ = try context.authorize(tenant, .reader)
-                let product = try request.uri.queryParameters.get("productId").map { text in
-                    guard let id = ProductID(String(text)) else {
-                        throw ServiceError.invalidField("productId", "'\(text)' is not a UUID")
-                    }
-                    return id
-                }
+                let product = try request.queryID("productId", as: ProductID.self)
                 let groups = try await database.read { db in try await db.deviceGroups(in: tenant, product: product) }
                 return try .json(ListDocument(items: groups))
             },

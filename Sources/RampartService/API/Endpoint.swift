@@ -27,6 +27,18 @@ public struct Endpoint: Sendable {
     }
 }
 
+extension Request {
+    /// An optional query parameter parsed as an identifier; a malformed one is a 400 that names it.
+    func queryID<ID: EntityID>(_ name: String, as type: ID.Type) throws -> ID? {
+        try uri.queryParameters.get(name).map { try parseID(String($0), field: name) }
+    }
+}
+
+private func parseID<ID: EntityID>(_ text: String, field: String) throws -> ID {
+    guard let id = ID(text) else { throw ServiceError.invalidField(field, "'\(text)' is not a UUID") }
+    return id
+}
+
 extension Response {
     /// A JSON response in the service's encoding.
     static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
@@ -48,9 +60,7 @@ extension Response {
 extension RampartRequestContext {
     /// A path parameter parsed as an identifier; a malformed one is a 400 that names it.
     func id<ID: EntityID>(_ name: String, as type: ID.Type) throws -> ID {
-        let text = parameters.get(name) ?? ""
-        guard let id = ID(text) else { throw ServiceError.invalidField(name, "'\(text)' is not a UUID") }
-        return id
+        try parseID(parameters.get(name) ?? "", field: name)
     }
 
     func deviceID(_ name: String = "deviceId") throws -> DeviceID {

@@ -89,9 +89,7 @@ struct ServiceHarness: Sendable {
     }()
 
     static func temporaryDirectory() throws -> String {
-        var template = Array((NSTemporaryDirectory() as NSString).appendingPathComponent("rampart-test-XXXXXX").utf8CString)
-        guard mkdtemp(&template) != nil else { throw HarnessError("mkdtemp failed") }
-        return String(cString: template)
+        try RampartTestSupport.temporaryDirectory()
     }
 }
 
