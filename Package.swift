@@ -77,11 +77,16 @@ let package = Package(
             swiftSettings: upcoming
         ),
         // The device runtime (rampartd). Filled in by the attestation, update and app-host work.
+        // libtss2 (TPM 2.0 ESYS) from Debian's libtss2-dev, for the TPM security processor.
+        .systemLibrary(name: "CTSS2", pkgConfig: "tss2-esys", providers: [.apt(["libtss2-dev"])]),
         .target(
             name: "RampartDevice",
             dependencies: [
                 "RampartModel",
                 "RampartPKI",
+                "CTSS2",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
@@ -122,6 +127,7 @@ let package = Package(
             dependencies: [
                 "RampartCLI", "RampartDevice", "RampartPKI", "RampartModel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
@@ -141,7 +147,10 @@ let package = Package(
             swiftSettings: upcoming
         ),
         // Real servers for tests (PostgreSQL) and a process runner; shared by the test targets.
-        .target(name: "RampartTestSupport", path: "Tests/Support", swiftSettings: upcoming),
+        .target(
+            name: "RampartTestSupport",
+            dependencies: ["RampartDevice", "RampartPKI", "RampartModel", .product(name: "Crypto", package: "swift-crypto")],
+            path: "Tests/Support", swiftSettings: upcoming),
         .testTarget(name: "RampartModelTests", dependencies: ["RampartModel"], swiftSettings: upcoming),
         .testTarget(
             name: "RampartDeviceTests",

@@ -7,6 +7,10 @@ packages=(
   openssl          # `openssl verify` checks our certificate chains in tests and the demo
   postgresql       # tests start their own throwaway PostgreSQL cluster
   ca-certificates
+  libtss2-dev      # TPM 2.0 software stack (ESYS) the device runtime links against
+  pkg-config       # SwiftPM finds libtss2 through it
+  swtpm            # tests run a software TPM 2.0 ...
+  swtpm-tools      # ... made by swtpm_setup, with endorsement-key certificates from its local CA
 )
 
 missing=()

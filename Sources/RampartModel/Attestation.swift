@@ -40,37 +40,51 @@ public struct AttestationPayload: Codable, Sendable, Equatable {
     /// The challenge's nonce, base64.
     public var nonce: String
     public var softwareVersion: String
-    /// The measurement log, the runtime (`rampartd`) first.
+    /// The measurement log, in launch order, the runtime (`rampartd`) first.
     public var measurements: [MeasuredComponent]
     /// Anti-rollback counters by name.
     public var counters: [String: UInt64]
+    /// The public key the 24-hour client certificate is to certify: DER SubjectPublicKeyInfo
+    /// (P-256), base64. A fresh key for each attestation, held by the runtime for mutual TLS;
+    /// the identity keys never leave the security processor.
+    public var clientKey: String
 
     public init(
-        deviceId: DeviceID, nonce: String, softwareVersion: String, measurements: [MeasuredComponent], counters: [String: UInt64]
+        deviceId: DeviceID, nonce: String, softwareVersion: String, measurements: [MeasuredComponent],
+        counters: [String: UInt64], clientKey: String
     ) {
         self.deviceId = deviceId
         self.nonce = nonce
         self.softwareVersion = softwareVersion
         self.measurements = measurements
         self.counters = counters
+        self.clientKey = clientKey
     }
 }
 
 /// `POST /v1/attestation/evidence`.
+///
+/// - Software DICE: `signature` is by the Alias key over `payload`'s bytes, and
+///   `certificateChain` holds the Alias certificate, which the device's registered DeviceID
+///   key signed at boot with the runtime measurement in its DiceTcbInfo.
+/// - TPM 2.0: `quote` is a TPM2_Quote of the measured-launch PCR with SHA-256(`payload`'s
+///   bytes) as qualifying data, and `signature` is the attestation key's signature over it.
 public struct AttestationEvidence: APIRequestBody {
-    public static let fields: Set<String> = ["payload", "signature", "certificateChain"]
+    public static let fields: Set<String> = ["payload", "signature", "certificateChain", "quote"]
     /// The JSON of an ``AttestationPayload``, base64.
     public var payload: String
-    /// DER ECDSA P-256 signature over `payload`'s bytes, base64, by the key of the first certificate.
+    /// DER ECDSA P-256 signature, base64: over `payload` (DICE) or over `quote` (TPM).
     public var signature: String
-    /// PEM certificates, leaf first: the Alias certificate, then the DeviceID certificate
-    /// the manufacturer endorsed.
+    /// PEM certificates, leaf first (DICE: the Alias certificate; TPM: none).
     public var certificateChain: [String]
+    /// TPM only: the marshalled TPMS_ATTEST the TPM signed, base64.
+    public var quote: String?
 
-    public init(payload: String, signature: String, certificateChain: [String]) {
+    public init(payload: String, signature: String, certificateChain: [String], quote: String? = nil) {
         self.payload = payload
         self.signature = signature
         self.certificateChain = certificateChain
+        self.quote = quote
     }
 }
 
@@ -106,4 +120,91 @@ public struct DeviceWhoAmI: Codable, Sendable, Equatable {
         self.deviceId = deviceId
         self.tenantId = tenantId
     }
+}
+
+/// Which security processor holds a device's identity.
+public enum SecurityProcessorKind: String, Codable, Sendable, CaseIterable {
+    /// A TCG DICE engine in software, rooted in a Unique Device Secret file.
+    case softwareDICE = "software-dice"
+    /// A TPM 2.0, through libtss2.
+    case tpm2
+}
+
+/// What the factory hands over with a device, and what `rampart device claim` takes: the
+/// device's identity key endorsed by its manufacturer, so the service can tell a genuine
+/// device from a made-up ID.
+public struct ProvisioningRecord: Codable, Sendable, Equatable {
+    public var deviceId: DeviceID
+    public var securityProcessor: SecurityProcessorKind
+    /// PEM. The certificate of the identity key (the DICE DeviceID key, or the TPM's
+    /// attestation key), signed by a manufacturer CA. Its key hashes to `deviceId`.
+    public var identityCertificate: String
+    /// PEM. TPM only: the endorsement-key certificate the TPM's maker stored in the TPM.
+    public var endorsementKeyCertificate: String?
+
+    public init(
+        deviceId: DeviceID, securityProcessor: SecurityProcessorKind, identityCertificate: String,
+        endorsementKeyCertificate: String? = nil
+    ) {
+        self.deviceId = deviceId
+        self.securityProcessor = securityProcessor
+        self.identityCertificate = identityCertificate
+        self.endorsementKeyCertificate = endorsementKeyCertificate
+    }
+}
+
+/// A system-software release the service trusts: the reference value a device's runtime
+/// measurement must match to be attested.
+public struct SystemSoftwareRelease: Codable, Sendable, Equatable {
+    public var version: String
+    /// SHA-256 of the runtime executable, lowercase hex.
+    public var measurement: String
+    public var feed: OSFeed
+    /// Anti-rollback: a device never accepts a release with a lower one.
+    public var securityVersion: Int
+    public var publishedAt: Date
+    /// Set when an operator revoked the release; devices running it are refused and told to update.
+    public var revokedAt: Date?
+    public var revocationReason: String?
+
+    public init(
+        version: String, measurement: String, feed: OSFeed, securityVersion: Int, publishedAt: Date,
+        revokedAt: Date? = nil, revocationReason: String? = nil
+    ) {
+        self.version = version
+        self.measurement = measurement
+        self.feed = feed
+        self.securityVersion = securityVersion
+        self.publishedAt = publishedAt
+        self.revokedAt = revokedAt
+        self.revocationReason = revocationReason
+    }
+}
+
+/// `POST /v1/os/releases` (service operator).
+public struct PublishReleaseRequest: APIRequestBody {
+    public static let fields: Set<String> = ["version", "measurement", "feed", "securityVersion"]
+    public var version: String
+    public var measurement: String
+    public var feed: OSFeed
+    public var securityVersion: Int
+    public init(version: String, measurement: String, feed: OSFeed = .retail, securityVersion: Int = 1) {
+        self.version = version
+        self.measurement = measurement
+        self.feed = feed
+        self.securityVersion = securityVersion
+    }
+}
+
+/// `POST /v1/os/releases/{version}/revoke` (service operator).
+public struct RevokeReleaseRequest: APIRequestBody {
+    public static let fields: Set<String> = ["reason"]
+    public var reason: String
+    public init(reason: String) { self.reason = reason }
+}
+
+/// Refusal codes after which a device must update its system software before it can
+/// attest again. It may still check for updates, so it can recover.
+public enum UpdateRequired {
+    public static let codes: Set<String> = ["software_unknown", "software_revoked"]
 }

@@ -107,13 +107,16 @@ public struct DeviceDocument: Codable, Sendable, Equatable {
     public var deviceGroupId: DeviceGroupID?
     public var productId: ProductID?
     public var claimedAt: Date
+    /// What holds the device's identity, as its provisioning record said.
+    public var securityProcessor: SecurityProcessorKind
     /// The newest successful attestation, shown by `device show`.
     public var lastAttestation: AttestationSummary?
 
     public init(
         id: DeviceID, tenantId: TenantID, deviceGroupId: DeviceGroupID?, productId: ProductID?, claimedAt: Date,
-        lastAttestation: AttestationSummary? = nil
+        securityProcessor: SecurityProcessorKind, lastAttestation: AttestationSummary? = nil
     ) {
+        self.securityProcessor = securityProcessor
         self.id = id
         self.tenantId = tenantId
         self.deviceGroupId = deviceGroupId

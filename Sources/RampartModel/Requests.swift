@@ -40,13 +40,30 @@ public struct CreateTokenRequest: APIRequestBody {
     }
 }
 
+/// `POST /v1/tenants/{tenantId}/devices`: claim a device by its provisioning record.
 public struct ClaimDeviceRequest: APIRequestBody {
-    public static let fields: Set<String> = ["deviceId", "deviceGroupId"]
+    public static let fields: Set<String> = [
+        "deviceId", "deviceGroupId", "securityProcessor", "identityCertificate", "endorsementKeyCertificate",
+    ]
     public var deviceId: DeviceID
     public var deviceGroupId: DeviceGroupID?
-    public init(deviceId: DeviceID, deviceGroupId: DeviceGroupID? = nil) {
-        self.deviceId = deviceId
+    public var securityProcessor: SecurityProcessorKind
+    /// PEM, endorsed by a manufacturer CA; see ``ProvisioningRecord``.
+    public var identityCertificate: String
+    public var endorsementKeyCertificate: String?
+
+    public init(record: ProvisioningRecord, deviceGroupId: DeviceGroupID? = nil) {
+        deviceId = record.deviceId
+        securityProcessor = record.securityProcessor
+        identityCertificate = record.identityCertificate
+        endorsementKeyCertificate = record.endorsementKeyCertificate
         self.deviceGroupId = deviceGroupId
+    }
+
+    public var record: ProvisioningRecord {
+        ProvisioningRecord(
+            deviceId: deviceId, securityProcessor: securityProcessor, identityCertificate: identityCertificate,
+            endorsementKeyCertificate: endorsementKeyCertificate)
     }
 }
 

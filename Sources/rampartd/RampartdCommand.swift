@@ -7,42 +7,35 @@ import RampartModel
 import RampartPKI
 import SwiftASN1
 import X509
+import UnixSignals
 
-/// `rampartd`: the device runtime. Today it provisions a software-DICE identity, shows it,
-/// and attests once against a Security Service.
+/// `rampartd`: the device runtime.
 @main
 struct RampartdCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rampartd",
-        abstract: "The Rampart device runtime: identity, measured launch and attestation.",
+        abstract: "The Rampart device runtime: identity, measured launch, attestation.",
         discussion: """
-            The device's identity is a software DICE engine: a Unique Device Secret in \
-            <state-dir>/uds (mode 0600) from which the DeviceID key is derived; the Alias key that \
-            signs attestation evidence is derived from it and the SHA-256 of this executable, so it \
-            changes whenever the runtime does.
+            The device's identity lives in a security processor: a TPM 2.0 (--tpm at provisioning) \
+            or a software DICE engine rooted in <state-dir>/uds (mode 0600). Only the security \
+            monitor (`rampartd monitor`) opens it: at start it measures this executable, \
+            <state-dir>/config.json and every image in <state-dir>/images into the processor, \
+            then answers the runtime on <state-dir>/monitor.sock — identity, signed evidence, \
+            counters, and nothing else. `rampartd run` starts a monitor and keeps the device \
+            attested.
             """,
-        subcommands: [ManufacturerCA.self, Provision.self, Identity.self, Attest.self]
+        subcommands: [ManufacturerCA.self, Provision.self, Identity.self, Monitor.self, Attest.self, Run.self]
     )
 }
 
 struct StateOptions: ParsableArguments {
-    @Option(name: .customLong("state-dir"), help: "Where the device keeps its secret, certificates and settings.")
+    @Option(name: .customLong("state-dir"), help: "Where the device keeps its identity, certificates and settings.")
     var stateDirectory = "./rampartd-state"
 
     @Flag(help: "Print machine-readable JSON.")
     var json = false
 
-    var udsPath: String { "\(stateDirectory)/uds" }
-    var deviceIDCertificatePath: String { "\(stateDirectory)/deviceid.pem" }
-    var certificatePath: String { "\(stateDirectory)/certificate.pem" }
-
-    func loadIdentity() throws -> (SoftwareDICE, Certificate) {
-        let dice = SoftwareDICE(uds: try UniqueDeviceSecret.load(from: udsPath))
-        guard let pem = try? String(contentsOfFile: deviceIDCertificatePath, encoding: .utf8),
-            let certificate = try? Certificate(pemEncoded: pem)
-        else { throw ValidationError("no DeviceID certificate at \(deviceIDCertificatePath): run `rampartd provision` first") }
-        return (dice, certificate)
-    }
+    var state: DeviceState { DeviceState(directory: stateDirectory) }
 
     func emit<T: Encodable>(_ value: T, _ human: String) throws {
         if json {
@@ -53,18 +46,17 @@ struct StateOptions: ParsableArguments {
             print(human)
         }
     }
-}
 
-/// The measurement of the running runtime: SHA-256 of this executable.
-func runtimeMeasurement() throws -> SHA256Digest {
-    guard let data = FileManager.default.contents(atPath: "/proc/self/exe") else {
-        throw ValidationError("cannot read /proc/self/exe to measure the runtime")
+    /// An in-process monitor that has measured this launch.
+    func launchedMonitor() async throws -> SecurityMonitor {
+        let monitor = SecurityMonitor(processor: try state.openProcessor(), softwareVersion: runtimeVersion)
+        try await monitor.launch(state.launchComponents())
+        return monitor
     }
-    return SHA256.hash(data: data)
 }
 
-
-/// The runtime's version, reported in attestation evidence.
+/// The runtime's version, reported in attestation evidence. A release is trusted by the
+/// service only when it published this version with this executable's SHA-256.
 let runtimeVersion = "0.1.0"
 
 struct ManufacturerCA: ParsableCommand {
@@ -84,88 +76,216 @@ struct ManufacturerCA: ParsableCommand {
     }
 }
 
-struct Provision: ParsableCommand {
+struct Provision: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Create the device identity and have the manufacturer CA endorse it.",
         discussion: """
-            Creates the Unique Device Secret (refusing to replace one), derives the DeviceID key, \
-            and signs its certificate with the manufacturer CA as a factory station would. Prints \
-            the device ID and the provisioning record (the DeviceID certificate).
+            Software DICE (the default): creates the Unique Device Secret (refusing to replace one) \
+            and certifies the DeviceID key derived from it. TPM (--tpm TCTI): certifies the TPM's \
+            attestation key and adds the TPM's endorsement-key certificate. Either way the \
+            manufacturer CA signs, as a factory station would, and the provisioning record is \
+            written to <state-dir>/provisioning-record.json for `rampart device claim --record`.
             """)
-    @OptionGroup var state: StateOptions
+    @OptionGroup var options: StateOptions
     @Option(name: .customLong("manufacturer-cert"), help: "The manufacturer CA certificate (PEM).") var manufacturerCertificate: String
     @Option(name: .customLong("manufacturer-key"), help: "The manufacturer CA private key (PEM).") var manufacturerKey: String
+    @Option(help: "Use the TPM 2.0 behind this TCTI (e.g. device:/dev/tpmrm0, swtpm:host=127.0.0.1,port=2321).")
+    var tpm: String?
 
-    struct Record: Encodable {
-        let deviceId: DeviceID
-        let deviceIdCertificate: String
-    }
-
-    func run() throws {
+    func run() async throws {
         guard let certificatePEM = try? String(contentsOfFile: manufacturerCertificate, encoding: .utf8),
             let keyPEM = try? String(contentsOfFile: manufacturerKey, encoding: .utf8)
         else { throw ValidationError("cannot read the manufacturer CA certificate or key") }
         let manufacturer = try CertificateAuthority(certificatePEM: certificatePEM, privateKeyPEM: keyPEM)
-        try FileManager.default.createDirectory(
-            atPath: state.stateDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        let dice = SoftwareDICE(uds: try UniqueDeviceSecret.provision(at: state.udsPath))
-        let certificate = try dice.deviceIDCertificate(endorsedBy: manufacturer, now: Date())
-        try certificate.pemString.write(toFile: state.deviceIDCertificatePath, atomically: true, encoding: .utf8)
-        try state.emit(
-            Record(deviceId: dice.deviceID, deviceIdCertificate: certificate.pemString),
-            "Provisioned device \(dice.deviceID)\nProvisioning record (DeviceID certificate):\n\(certificate.pemString)")
+        let configuration = DeviceState.ProcessorConfiguration(kind: tpm == nil ? .softwareDICE : .tpm2, tcti: tpm)
+        let record = try await options.state.provision(configuration, manufacturer: manufacturer)
+        try options.emit(
+            record,
+            """
+            Provisioned device \(record.deviceId) (\(record.securityProcessor.rawValue))
+            Provisioning record: \(options.state.recordPath)
+            Claim it with: rampart device claim --record \(options.state.recordPath)
+            """)
     }
 }
 
-struct Identity: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show the device ID and what the runtime measures.")
-    @OptionGroup var state: StateOptions
+struct Identity: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show the device ID and what a launch measures.")
+    @OptionGroup var options: StateOptions
 
     struct Shown: Encodable {
-        let deviceId: DeviceID
-        let engine: String
-        let runtimeMeasurement: String
-        let softwareVersion: String
+        let identity: MonitorIdentity
         let certificateExpiresAt: Date?
     }
 
-    func run() throws {
-        let (dice, _) = try state.loadIdentity()
-        let measurement = try runtimeMeasurement()
-        let expiry = (try? String(contentsOfFile: state.certificatePath, encoding: .utf8))
+    func run() async throws {
+        let identity = try await options.launchedMonitor().identity()
+        let expiry = (try? String(contentsOfFile: options.state.certificatePath, encoding: .utf8))
             .flatMap { try? RampartPKI.certificates(fromPEMBundle: $0).first?.notValidAfter }
-        let shown = Shown(
-            deviceId: dice.deviceID, engine: "software DICE (\(SoftwareDICE.engineIdentity))",
-            runtimeMeasurement: measurement.hexString, softwareVersion: runtimeVersion, certificateExpiresAt: expiry)
-        try state.emit(
-            shown,
+        try options.emit(
+            Shown(identity: identity, certificateExpiresAt: expiry),
             """
-            device id            \(shown.deviceId)
-            identity engine      \(shown.engine)
-            runtime measurement  \(shown.runtimeMeasurement) (SHA-256 of /proc/self/exe)
-            software version     \(shown.softwareVersion)
+            device id            \(identity.deviceId)
+            security processor   \(identity.securityProcessor.rawValue)
+            software version     \(identity.softwareVersion)
+            measured launch      \(identity.measurements.map { "\($0.name) \($0.sha256)" }.joined(separator: "\n                     "))
             certificate expires  \(expiry.map { "\($0)" } ?? "no certificate yet: run rampartd attest")
             """)
     }
 }
 
+struct Monitor: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the security monitor: measure the launch, then serve the runtime on a socket.",
+        discussion: """
+            The only process that opens the security processor. Run it as its own user with the \
+            state directory owned by that user to keep keys out of the runtime's reach. It \
+            answers identity, evidence and counter requests on --socket (mode 0600) until stopped.
+            """)
+    @OptionGroup var options: StateOptions
+    @Option(help: "The socket path (default <state-dir>/monitor.sock).") var socket: String?
+
+    func run() async throws {
+        let monitor = try await options.launchedMonitor()
+        let path = socket ?? options.state.socketPath
+        let identity = try await monitor.identity()
+        try await MonitorServer.run(monitor, socketPath: path) {
+            print("security monitor for \(identity.deviceId) (\(identity.securityProcessor.rawValue)) on \(path)")
+            fflush(nil)
+        }
+    }
+}
+
+struct ServiceOptions: ParsableArguments {
+    @Option(help: "Security Service URL.") var server: String
+    @Option(help: "SHA-256 fingerprint of the service's root CA, to pin it.") var fingerprint: String
+    @Option(name: .customLong("monitor-socket"), help: "Use the security monitor on this socket instead of one in this process.")
+    var monitorSocket: String?
+    @Option(help: "Seconds one request to the service may take, connecting included.") var timeout: Double = 30
+
+    var requestTimeout: Duration { .milliseconds(Int64(max(timeout, 0.1) * 1000)) }
+}
+
+/// Saves a credential: the chain as certificate.pem, the key as client-key.pem (0600).
+func save(_ credential: DeviceSession.Credential, in state: DeviceState) throws {
+    try SecretFile.write(credential.clientKeyPEM, to: state.clientKeyPath)
+    try credential.result.certificateChain.joined().write(toFile: state.certificatePath, atomically: true, encoding: .utf8)
+}
+
 struct Attest: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Attest once: challenge, signed evidence, and a 24-hour client certificate.",
-        discussion: "The certificate chain is saved to <state-dir>/certificate.pem for mutual TLS.")
-    @OptionGroup var state: StateOptions
-    @Option(help: "Security Service URL.") var server: String
-    @Option(help: "SHA-256 fingerprint of the service's root CA, to pin it.") var fingerprint: String
+        discussion: "Saves <state-dir>/certificate.pem and <state-dir>/client-key.pem (0600) for mutual TLS.")
+    @OptionGroup var options: StateOptions
+    @OptionGroup var service: ServiceOptions
 
     func run() async throws {
-        let (dice, deviceCertificate) = try state.loadIdentity()
-        let measurement = try runtimeMeasurement()
-        let result = try await DeviceSession.attest(
-            server: server, fingerprint: fingerprint, dice: dice, deviceIDCertificate: deviceCertificate,
-            runtimeMeasurement: measurement, softwareVersion: runtimeVersion)
-        try result.certificateChain.joined().write(toFile: state.certificatePath, atomically: true, encoding: .utf8)
-        try state.emit(
+        let monitor: any SecurityMonitorInterface =
+            if let socket = service.monitorSocket { MonitorClient(socketPath: socket) } else { try await options.launchedMonitor() }
+        let credential = try await DeviceSession.attest(
+            server: service.server, fingerprint: service.fingerprint, monitor: monitor, timeout: service.requestTimeout)
+        try save(credential, in: options.state)
+        let result = credential.result
+        try options.emit(
             result,
-            "Attested: device \(result.deviceId) of tenant \(result.tenantId), certificate valid until \(result.expiresAt); saved to \(state.certificatePath)")
+            "Attested: device \(result.deviceId) of tenant \(result.tenantId), certificate valid until \(result.expiresAt); saved to \(options.state.certificatePath)")
     }
 }
+
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the device: start the security monitor, attest, and renew at half-life.",
+        discussion: """
+            Starts `rampartd monitor` as a child process (unless --monitor-socket names one that \
+            runs already), then attests and saves the 24-hour credential, renewing it half-way \
+            through its life. When the service cannot be reached it retries after a pause that \
+            doubles up to --max-backoff, with jitter. A device refused because its system \
+            software is unknown or revoked says so and tries again hourly. Stops on SIGINT/SIGTERM.
+            """)
+    @OptionGroup var options: StateOptions
+    @OptionGroup var service: ServiceOptions
+    @Option(help: "Longest pause between retries, in seconds.") var maxBackoff: Double = 600
+    @Option(help: "First retry pause, in seconds.") var initialBackoff: Double = 2
+
+    func run() async throws {
+        var child: pid_t?
+        let monitor: MonitorClient
+        if let socket = service.monitorSocket {
+            monitor = MonitorClient(socketPath: socket)
+        } else {
+            try? FileManager.default.removeItem(atPath: options.state.socketPath)
+            child = try spawnMonitor()
+            monitor = MonitorClient(socketPath: options.state.socketPath)
+        }
+        defer { if let child { kill(child, SIGTERM); var status: Int32 = 0; waitpid(child, &status, 0) } }
+        let identity = try await waitForMonitor(monitor)
+        log("device \(identity.deviceId) (\(identity.securityProcessor.rawValue)), software \(identity.softwareVersion), \(identity.measurements.count) measurements")
+
+        let policy = RenewalPolicy(initialBackoff: initialBackoff, maximumBackoff: maxBackoff)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await keepAttested(monitor, policy: policy) }
+            group.addTask {
+                for await signal in await UnixSignalsSequence(trapping: .sigterm, .sigint) {
+                    log("\(signal): stopping")
+                    return
+                }
+            }
+            try await group.next()
+            group.cancelAll()
+        }
+    }
+
+    /// Attests, then sleeps until the certificate's half-life or the next retry; until cancelled.
+    private func keepAttested(_ monitor: MonitorClient, policy: RenewalPolicy) async throws {
+        var generator = SystemRandomNumberGenerator()
+        var failures = 0
+        while !Task.isCancelled {
+            let pause: TimeInterval
+            do {
+                let credential = try await DeviceSession.attest(
+                    server: service.server, fingerprint: service.fingerprint, monitor: monitor, timeout: service.requestTimeout)
+                try save(credential, in: options.state)
+                failures = 0
+                let leaf = try Certificate(pemEncoded: credential.result.certificateChain[0])
+                let renewal = policy.renewal(notBefore: leaf.notValidBefore, notAfter: leaf.notValidAfter)
+                log("attested: certificate valid until \(leaf.notValidAfter), renewing at \(renewal)")
+                pause = max(1, renewal.timeIntervalSinceNow)
+            } catch let error as APIFailure where UpdateRequired.codes.contains(error.body.error) {
+                log("refused: \(error.body.message) [\(error.body.error)]; trying again in \(Int(policy.updateRequiredRetry)) s")
+                pause = policy.updateRequiredRetry
+            } catch {
+                failures += 1
+                pause = policy.backoff(attempt: failures, using: &generator)
+                log("attestation failed (attempt \(failures)): \(error); retrying in \(String(format: "%.1f", pause)) s")
+            }
+            try await Task.sleep(for: .seconds(pause))
+        }
+    }
+
+    private func log(_ line: String) {
+        print("rampartd: \(line)")
+        fflush(nil)
+    }
+
+    /// Starts `rampartd monitor` (this very executable) for the same state directory.
+    private func spawnMonitor() throws -> pid_t {
+        let executable = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
+        let arguments = [executable, "monitor", "--state-dir", options.stateDirectory]
+        var pid: pid_t = 0
+        let argv = arguments.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        let status = posix_spawn(&pid, executable, nil, nil, argv, environ)
+        guard status == 0 else { throw ValidationError("cannot start the security monitor: \(String(cString: strerror(status)))") }
+        return pid
+    }
+
+    private func waitForMonitor(_ monitor: MonitorClient) async throws -> MonitorIdentity {
+        var lastError: (any Error)?
+        for _ in 0..<100 {
+            do { return try await monitor.identity() } catch { lastError = error }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw ValidationError("the security monitor did not answer within 10 s: \(lastError.map { "\($0)" } ?? "")")
+    }
+}
+

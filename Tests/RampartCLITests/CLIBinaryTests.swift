@@ -1,6 +1,9 @@
+import Crypto
 import Foundation
 @testable import RampartCLI
+import RampartDevice
 import RampartModel
+import RampartPKI
 import RampartTestSupport
 import Testing
 
@@ -34,7 +37,13 @@ import Testing
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let config = "\(directory)/config.json"
-        try await LocalService.run(dataDirectory: "\(directory)/service", logger: quietLogger) { local in
+        let manufacturer = try CertificateAuthority.makeRoot(commonName: "Contoso Manufacturing", now: Date())
+        try manufacturer.certificate.pemString.write(toFile: "\(directory)/mfg.pem", atomically: true, encoding: .utf8)
+        let deviceState = DeviceState(directory: "\(directory)/device")
+        let record = try await deviceState.provision(.init(kind: .softwareDICE), manufacturer: manufacturer)
+        try await LocalService.run(
+            dataDirectory: "\(directory)/service", manufacturerCAPaths: ["\(directory)/mfg.pem"], logger: quietLogger
+        ) { local in
             let login = try await rampart(
                 ["login", "--server", local.url, "--token", local.bootstrapToken, "--fingerprint", local.rootCAFingerprint],
                 config: config)
@@ -42,6 +51,19 @@ import Testing
             #expect(login.output.contains("service operator"))
 
             let created = try json(TenantCreated.self, try await rampart(["tenant", "create", "Contoso", "--json"], config: config))
+
+            // The operator trusts a release of the device runtime, then revokes it.
+            let executable = "\(directory)/rampartd-0.2.0"
+            try Data("a build of rampartd".utf8).write(to: URL(fileURLWithPath: executable))
+            let published = try json(
+                SystemSoftwareRelease.self,
+                try await rampart(["os", "publish", "--version", "0.2.0", "--executable", executable, "--json"], config: config))
+            #expect(published.measurement == SHA256.hash(data: Data("a build of rampartd".utf8)).hexString)
+            let revoked = try json(
+                SystemSoftwareRelease.self, try await rampart(["os", "revoke", "0.2.0", "--reason", "flawed", "--json"], config: config))
+            #expect(revoked.revokedAt != nil)
+            let releases = try await rampart(["os", "list"], config: config)
+            #expect(releases.output.contains("revoked: flawed"), "\(releases.output)")
             #expect(created.tenant.name == "Contoso")
 
             let adminLogin = try await rampart(
@@ -54,10 +76,12 @@ import Testing
             #expect(groups.count == 5)
             #expect(groups.allSatisfy { $0.productId == product.id })
 
-            let device = randomDeviceHex()
+            let device = record.deviceId.hex
             let claimed = try json(
                 DeviceDocument.self,
-                try await rampart(["device", "claim", device, "--device-group", "Production", "--product", "Thermostat", "--json"], config: config))
+                try await rampart(
+                    ["device", "claim", "--record", deviceState.recordPath, "--device-group", "Production", "--product", "Thermostat", "--json"],
+                    config: config))
             #expect(claimed.id.hex == device)
             let listed = try json([DeviceDocument].self, try await rampart(["device", "list", "--json"], config: config))
             #expect(listed.map(\.id.hex) == [device])
@@ -72,10 +96,13 @@ import Testing
             #expect(audit.contains { $0.action == "tenant.create" })
 
             // Bad input: one clear line and a non-zero exit.
-            let bad = try await rampart(["device", "claim", "not-a-device"], config: config)
+            let bad = try await rampart(["device", "show", "not-a-device"], config: config)
             #expect(bad.status != 0)
             #expect(bad.output.contains("64 hexadecimal characters"))
-            let conflict = try await rampart(["device", "claim", device], config: config)
+            let missing = try await rampart(["device", "claim", "--record", "\(directory)/nothing.json"], config: config)
+            #expect(missing.status != 0)
+            #expect(missing.output.contains("cannot read"))
+            let conflict = try await rampart(["device", "claim", "--record", deviceState.recordPath], config: config)
             #expect(conflict.status != 0)
             #expect(conflict.output.contains("device_already_claimed"))
             #expect(conflict.output.split(separator: "\n").count == 1)
@@ -104,7 +131,7 @@ import Testing
         let commands = [
             [], ["demo"], ["login"], ["whoami"], ["tenant"], ["tenant", "create"], ["role", "add"], ["token", "create"],
             ["device", "claim"], ["device", "release"], ["product", "delete"], ["device-group", "update"],
-            ["ca", "download-chain"], ["audit", "list"],
+            ["ca", "download-chain"], ["audit", "list"], ["os", "publish"], ["os", "revoke"], ["os", "list"],
         ]
         for command in commands {
             let run = try await Command.run(Self.binary, command + ["--help"])
@@ -114,6 +141,3 @@ import Testing
     }
 }
 
-func randomDeviceHex() -> String {
-    (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
-}

@@ -15,7 +15,7 @@ import Testing
         #expect(summary.chainVerifiedByOpenSSL)
         #expect(summary.deviceCertificateVerifiedByOpenSSL)
         #expect(FileManager.default.fileExists(atPath: summary.deviceCertificateFile))
-        #expect(summary.refusals == ["device_claimed_elsewhere", "tenant_not_found", "forbidden"])
+        #expect(summary.refusals == ["device_claimed_elsewhere", "tenant_not_found", "forbidden", "device_not_genuine", "software_revoked"])
         #expect(summary.auditEntries >= 7)
         #expect(FileManager.default.fileExists(atPath: summary.chainFile))
         let attributes = try FileManager.default.attributesOfItem(atPath: "\(directory)/config.json")

@@ -16,8 +16,6 @@ import X509
 /// After attestation a device calls the service with its 24-hour certificate over mutual
 /// TLS; the service maps certificate → device → tenant and refuses the rest.
 @Suite struct MutualTLSTests {
-    static var runtime: SHA256Digest { SHA256.hash(data: Data("rampartd mtls test".utf8)) }
-
     /// GET /v1/device/whoami with `identity` as the client certificate (nil: none).
     func whoAmI(_ url: String, rootPEM: String, identity: (chain: [String], key: P256.Signing.PrivateKey)?) async throws -> (Int, String) {
         var tls = TLSConfiguration.makeClientConfiguration()
@@ -43,8 +41,7 @@ import X509
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let manufacturer = try CertificateAuthority.makeRoot(commonName: "Contoso Manufacturing", now: Date())
         try manufacturer.certificate.pemString.write(toFile: "\(directory)/manufacturer.pem", atomically: true, encoding: .utf8)
-        let dice = SoftwareDICE(uds: try UniqueDeviceSecret(bytes: Array(repeating: 9, count: 32)))
-        let deviceCertificate = try dice.deviceIDCertificate(endorsedBy: manufacturer, now: Date())
+        let device = try await TestDevice.make(manufacturer: manufacturer)
 
         try await LocalService.run(
             dataDirectory: "\(directory)/service", manufacturerCAPaths: ["\(directory)/manufacturer.pem"], logger: quietLogger
@@ -55,24 +52,22 @@ import X509
             let (contoso, fabrikam) = try await APIClient.with(server: local.url, token: local.bootstrapToken, trustRootPEM: root) {
                 (try await $0.createTenant(CreateTenantRequest(name: "Contoso")), try await $0.createTenant(CreateTenantRequest(name: "Fabrikam")))
             }
+            _ = try await APIClient.with(server: local.url, token: local.bootstrapToken, trustRootPEM: root) {
+                try await $0.publishRelease(TestDevice.release)
+            }
             _ = try await APIClient.with(server: local.url, token: contoso.token.secret, trustRootPEM: root) {
-                try await $0.claimDevice(ClaimDeviceRequest(deviceId: dice.deviceID), tenant: contoso.tenant.id)
+                try await $0.claimDevice(ClaimDeviceRequest(record: device.record), tenant: contoso.tenant.id)
             }
-            // Attest, as the device does: no token, only evidence.
-            let result = try await APIClient.with(server: local.url, token: nil, trustRootPEM: root) { device in
-                let challenge = try await device.attestationChallenge(device: dice.deviceID)
-                return try await device.submitEvidence(
-                    try AttestationClient.evidence(
-                        dice: dice, deviceIDCertificate: deviceCertificate, runtimeMeasurement: Self.runtime,
-                        softwareVersion: "1.0.0", securityVersion: 1, nonce: challenge.nonce, now: Date()))
-            }
-            let aliasKey = dice.aliasKey(measurement: Self.runtime)
-            let identity = (chain: result.certificateChain, key: aliasKey)
+            // Attest, as the device does: no token, only evidence from its security monitor.
+            let credential = try await DeviceSession.attest(server: local.url, rootPEM: root, monitor: device.monitor)
+            let result = credential.result
+            let clientKey = try credential.clientKey
+            let identity = (chain: result.certificateChain, key: clientKey)
 
             let (status, body) = try await whoAmI(local.url, rootPEM: root, identity: identity)
             #expect(status == 200, "\(body)")
             let who = try JSONDecoder.rampart.decode(DeviceWhoAmI.self, from: Data(body.utf8))
-            #expect(who == DeviceWhoAmI(deviceId: dice.deviceID, tenantId: contoso.tenant.id))
+            #expect(who == DeviceWhoAmI(deviceId: device.id, tenantId: contoso.tenant.id))
 
             // No certificate: the device routes say so.
             let (anonymous, anonymousBody) = try await whoAmI(local.url, rootPEM: root, identity: nil)
@@ -82,29 +77,29 @@ import X509
             // A certificate from a CA that is not ours fails the handshake.
             let rogue = try CertificateAuthority.makeRoot(commonName: "Rogue", now: Date())
             let rogueLeaf = try rogue.issueDeviceCertificate(
-                deviceID: dice.deviceID.hex, publicKey: .init(aliasKey.publicKey),
+                deviceID: device.id.hex, publicKey: .init(clientKey.publicKey),
                 attestation: DiceTcbInfo(vendor: "x", model: "x", version: "1", securityVersion: 0, layer: 1, fwids: []),
                 now: Date())
             await #expect(throws: (any Error).self) {
-                _ = try await whoAmI(local.url, rootPEM: root, identity: ([rogueLeaf.pemString], aliasKey))
+                _ = try await whoAmI(local.url, rootPEM: root, identity: ([rogueLeaf.pemString], clientKey))
             }
 
             // An expired certificate from the right CA fails the handshake too.
             let tenantCA = try tenantCA(dataDirectory: "\(directory)/service", certificatePEM: result.certificateChain[1])
             let expired = try tenantCA.issueDeviceCertificate(
-                deviceID: dice.deviceID.hex, publicKey: .init(aliasKey.publicKey),
+                deviceID: device.id.hex, publicKey: .init(clientKey.publicKey),
                 attestation: DiceTcbInfo(vendor: "x", model: "x", version: "1", securityVersion: 0, layer: 1, fwids: []),
                 now: Date().addingTimeInterval(-3 * 86_400))
             await #expect(throws: (any Error).self) {
-                _ = try await whoAmI(local.url, rootPEM: root, identity: ([expired.pemString] + result.certificateChain.dropFirst(), aliasKey))
+                _ = try await whoAmI(local.url, rootPEM: root, identity: ([expired.pemString] + result.certificateChain.dropFirst(), clientKey))
             }
 
             // Released by Contoso and claimed by Fabrikam: Contoso's certificate no longer speaks for it.
             try await APIClient.with(server: local.url, token: contoso.token.secret, trustRootPEM: root) {
-                try await $0.releaseDevice(dice.deviceID, tenant: contoso.tenant.id)
+                try await $0.releaseDevice(device.id, tenant: contoso.tenant.id)
             }
             _ = try await APIClient.with(server: local.url, token: fabrikam.token.secret, trustRootPEM: root) {
-                try await $0.claimDevice(ClaimDeviceRequest(deviceId: dice.deviceID), tenant: fabrikam.tenant.id)
+                try await $0.claimDevice(ClaimDeviceRequest(record: device.record), tenant: fabrikam.tenant.id)
             }
             let (foreign, foreignBody) = try await whoAmI(local.url, rootPEM: root, identity: identity)
             #expect(foreign == 403)

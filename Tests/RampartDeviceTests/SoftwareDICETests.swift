@@ -8,8 +8,8 @@ import Testing
 import X509
 
 @Suite struct SoftwareDICETests {
-    static var runtimeV1: SHA256Digest { SHA256.hash(data: Data("rampartd 1.0".utf8)) }
-    static var runtimeV2: SHA256Digest { SHA256.hash(data: Data("rampartd 1.1".utf8)) }
+    static var runtimeV1: [UInt8] { Array(SHA256.hash(data: Data("rampartd 1.0".utf8))) }
+    static var runtimeV2: [UInt8] { Array(SHA256.hash(data: Data("rampartd 1.1".utf8))) }
 
     func secret(_ byte: UInt8) throws -> UniqueDeviceSecret { try UniqueDeviceSecret(bytes: Array(repeating: byte, count: 32)) }
 
@@ -80,7 +80,7 @@ import X509
         let alias = try dice.aliasCertificate(measurement: Self.runtimeV2, version: "1.1.0", securityVersion: 7, now: Date())
         let ext = try #require(alias.extensions.first { $0.oid == DiceTcbInfo.oid })
         let info = try DiceTcbInfo(ext)
-        #expect(info.fwids == [Array(Self.runtimeV2)])
+        #expect(info.fwids == [Self.runtimeV2])
         #expect(info.version == "1.1.0")
         #expect(info.securityVersion == 7)
         #expect(info.layer == 1)

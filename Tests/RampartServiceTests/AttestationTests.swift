@@ -10,30 +10,9 @@ import SwiftASN1
 import Testing
 import X509
 
-/// Device Authentication and Attestation with a software DICE device: the good path, and
-/// every attack refused with its own code.
+/// Device Authentication and Attestation with software-DICE devices: genuineness at claim
+/// time, reference values, the good path, and every attack refused with its own code.
 @Suite struct AttestationTests {
-    static var runtime: SHA256Digest { SHA256.hash(data: Data("rampartd 1.0.0 build".utf8)) }
-
-    /// A provisioned device: its DICE identity and the manufacturer-endorsed DeviceID certificate.
-    struct Device {
-        let dice: SoftwareDICE
-        let certificate: Certificate
-        var id: DeviceID { dice.deviceID }
-
-        init(manufacturer: CertificateAuthority) throws {
-            var generator = SystemRandomNumberGenerator()
-            dice = SoftwareDICE(uds: try UniqueDeviceSecret(bytes: (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }))
-            certificate = try dice.deviceIDCertificate(endorsedBy: manufacturer, now: Date())
-        }
-
-        func evidence(nonce: String, runtime: SHA256Digest = AttestationTests.runtime) throws -> AttestationEvidence {
-            try AttestationClient.evidence(
-                dice: dice, deviceIDCertificate: certificate, runtimeMeasurement: runtime, softwareVersion: "1.0.0",
-                securityVersion: 1, nonce: nonce, counters: ["rollback": 1], now: Date())
-        }
-    }
-
     func challenge(_ client: RouterClient, _ device: DeviceID) async throws -> String {
         let answer = try await client.call(
             .post, "/v1/attestation/challenge", token: nil, json: AttestationChallengeRequest(deviceId: device))
@@ -41,110 +20,260 @@ import X509
         return try answer.decode(AttestationChallenge.self).nonce
     }
 
+    func publish(_ client: RouterClient, _ harness: ServiceHarness, _ release: PublishReleaseRequest = TestDevice.release)
+        async throws
+    {
+        let answer = try await client.call(.post, "/v1/os/releases", token: harness.operatorToken, json: release)
+        #expect(answer.status == .created, "\(answer.text)")
+    }
+
     @Test(arguments: engines)
     func genuineClaimedDeviceGetsA24HourClientCertificate(engine: DatabaseEngine) async throws {
-        let manufacturer = try CertificateAuthority.makeRoot(commonName: "Contoso Manufacturing", now: Date())
-        try await ServiceHarness.with(engine, manufacturer: manufacturer.certificate) { harness in
+        try await ServiceHarness.with(engine) { harness in
             try await harness.test { client in
+                try await publish(client, harness)
                 let tenant = try await client.createTenant("Contoso", operatorToken: harness.operatorToken)
-                let device = try Device(manufacturer: manufacturer)
-                _ = try await client.call(
+                let device = try await harness.device()
+                let claimed = try await client.call(
                     .post, "/v1/tenants/\(tenant.tenant.id)/devices", token: tenant.token.secret,
-                    json: ClaimDeviceRequest(deviceId: device.id))
+                    json: ClaimDeviceRequest(record: device.record))
+                #expect(claimed.status == .created)
+                #expect(try claimed.decode(DeviceDocument.self).securityProcessor == .softwareDICE)
                 let nonce = try await challenge(client, device.id)
+                let clientKey = P256.Signing.PrivateKey()
                 let answer = try await client.call(
-                    .post, "/v1/attestation/evidence", token: nil, json: try device.evidence(nonce: nonce))
+                    .post, "/v1/attestation/evidence", token: nil, json: try await device.evidence(nonce: nonce, clientKey: clientKey))
                 #expect(answer.status == .created, "\(answer.text)")
                 let result = try answer.decode(AttestationResult.self)
                 #expect(result.tenantId == tenant.tenant.id)
-                #expect(result.softwareVersion == "1.0.0")
+                #expect(result.softwareVersion == TestDevice.version)
 
                 let issued = try Certificate(pemEncoded: result.certificateChain[0])
+                #expect(issued.publicKey == Certificate.PublicKey(clientKey.publicKey), "the certificate is for the device's client key")
                 #expect(issued.subject.description.contains("CN=\(device.id.hex)"))
                 #expect(issued.notValidAfter.timeIntervalSince(issued.notValidBefore) == 24 * 3600 + 300)
                 #expect(try issued.extensions.extendedKeyUsage?.contains(.clientAuth) == true)
                 let tcb = try DiceTcbInfo(try #require(issued.extensions.first { $0.oid == DiceTcbInfo.oid }))
-                #expect(tcb.fwids == [Array(Self.runtime)])
-                #expect(tcb.version == "1.0.0")
+                #expect(tcb.fwids.first == TestDevice.runtime)
+                #expect(tcb.fwids.last?.hexString == result.measurementDigest)
+                #expect(tcb.version == TestDevice.version)
                 // A verifier we did not write accepts it as a TLS client certificate of the tenant's chain.
                 let chain = try result.certificateChain.map { try Certificate(pemEncoded: $0) } + [harness.api.pki.root.certificate]
                 #expect(try await OpenSSL.verify(chain, purpose: "sslclient"))
 
                 let shown = try await client.call(.get, "/v1/tenants/\(tenant.tenant.id)/devices/\(device.id)", token: tenant.token.secret)
                     .decode(DeviceDocument.self)
-                #expect(shown.lastAttestation?.softwareVersion == "1.0.0")
+                #expect(shown.lastAttestation?.softwareVersion == TestDevice.version)
                 #expect(shown.lastAttestation?.certificateExpiresAt == issued.notValidAfter)
 
                 // The same evidence again: the nonce is spent.
-                let replay = try await client.call(.post, "/v1/attestation/evidence", token: nil, json: try device.evidence(nonce: nonce))
+                let replay = try await client.call(.post, "/v1/attestation/evidence", token: nil, json: try await device.evidence(nonce: nonce))
                 #expect(replay.status == .forbidden)
                 #expect(replay.error?.error == "nonce_replayed")
             }
         }
     }
 
-    @Test func attacksAreRefusedEachWithItsOwnCode() async throws {
-        let manufacturer = try CertificateAuthority.makeRoot(commonName: "Contoso Manufacturing", now: Date())
-        let clock = TestClock()
-        try await ServiceHarness.with(.sqlite, clock: clock, manufacturer: manufacturer.certificate) { harness in
+    /// `rampart device claim` checks the provisioning record: only devices endorsed by a
+    /// trusted manufacturer, whose ID is their key, can be claimed.
+    @Test func claimRefusesDevicesThatAreNotGenuine() async throws {
+        try await ServiceHarness.with(.sqlite) { harness in
             try await harness.test { client in
                 let tenant = try await client.createTenant("Contoso", operatorToken: harness.operatorToken)
-                func claim(_ device: Device) async throws {
+                func claim(_ request: ClaimDeviceRequest) async throws -> Answer {
+                    try await client.call(.post, "/v1/tenants/\(tenant.tenant.id)/devices", token: tenant.token.secret, json: request)
+                }
+                // Made by a manufacturer the service does not trust.
+                let counterfeiter = try CertificateAuthority.makeRoot(commonName: "Counterfeit", now: Date())
+                let counterfeit = try await TestDevice.make(manufacturer: counterfeiter)
+                let fake = try await claim(ClaimDeviceRequest(record: counterfeit.record))
+                #expect(fake.status == .forbidden)
+                #expect(fake.error?.error == "device_not_genuine")
+
+                // A genuine certificate presented for another device ID.
+                let genuine = try await harness.device()
+                let other = try await harness.device()
+                var borrowed = genuine.record
+                borrowed.deviceId = other.id
+                #expect(try await claim(ClaimDeviceRequest(record: borrowed)).error?.error == "device_id_mismatch")
+
+                // A certificate whose signature was tampered with.
+                var tampered = genuine.record
+                var der = try Certificate(pemEncoded: tampered.identityCertificate).derBytes
+                der[der.count - 5] ^= 0x01
+                tampered.identityCertificate = try Certificate(derEncoded: der).pemString
+                #expect(try await claim(ClaimDeviceRequest(record: tampered)).error?.error == "device_not_genuine")
+
+                // A TPM device must bring its endorsement-key certificate.
+                var noEK = genuine.record
+                noEK.securityProcessor = .tpm2
+                #expect(try await claim(ClaimDeviceRequest(record: noEK)).error?.error == "device_not_genuine")
+
+                // Not a certificate at all.
+                var garbage = genuine.record
+                garbage.identityCertificate = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"
+                let unreadable = try await claim(ClaimDeviceRequest(record: garbage))
+                #expect(unreadable.status == .forbidden)
+                #expect(unreadable.error?.error == "device_not_genuine")
+
+                // Nothing of the above was stored; the genuine record is accepted.
+                let devices = try await client.call(.get, "/v1/tenants/\(tenant.tenant.id)/devices", token: tenant.token.secret)
+                    .decode(ListDocument<DeviceDocument>.self).items
+                #expect(devices.isEmpty)
+                #expect(try await claim(ClaimDeviceRequest(record: genuine.record)).status == .created)
+                // Refusals are audited.
+                let audit = try await client.call(.get, "/v1/tenants/\(tenant.tenant.id)/audit", token: tenant.token.secret)
+                    .decode(ListDocument<AuditEntryDocument>.self).items
+                #expect(audit.contains { $0.action == "device.claim" && $0.outcome == "device_not_genuine" })
+            }
+        }
+    }
+
+    /// Reference values: only published, unrevoked releases are attested; a device running
+    /// anything else is told to update.
+    @Test func unknownAndRevokedSoftwareIsRefusedWithAnUpdateCode() async throws {
+        try await ServiceHarness.with(.sqlite) { harness in
+            try await harness.test { client in
+                let tenant = try await client.createTenant("Contoso", operatorToken: harness.operatorToken)
+                let device = try await harness.device()
+                _ = try await client.call(
+                    .post, "/v1/tenants/\(tenant.tenant.id)/devices", token: tenant.token.secret,
+                    json: ClaimDeviceRequest(record: device.record))
+                func attest() async throws -> Answer {
+                    try await client.call(
+                        .post, "/v1/attestation/evidence", token: nil,
+                        json: try await device.evidence(nonce: try await challenge(client, device.id)))
+                }
+                // Nothing published yet.
+                let unknown = try await attest()
+                #expect(unknown.error?.error == "software_unknown")
+                #expect(UpdateRequired.codes.contains(unknown.error?.error ?? ""))
+
+                // The same measurement published under another version is not this release.
+                try await publish(client, harness, PublishReleaseRequest(version: "0.9.0", measurement: TestDevice.runtime.hexString))
+                #expect(try await attest().error?.error == "software_unknown")
+                #expect(try await client.call(.post, "/v1/os/releases/0.9.0/revoke", token: harness.operatorToken, json: RevokeReleaseRequest(reason: "wrong")).status == .ok)
+
+                // Only the operator publishes and revokes.
+                let byTenant = try await client.call(.post, "/v1/os/releases", token: tenant.token.secret, json: TestDevice.release)
+                #expect(byTenant.status == .forbidden)
+                let releasesBefore = try await client.call(.get, "/v1/os/releases", token: tenant.token.secret)
+                    .decode(ListDocument<SystemSoftwareRelease>.self).items
+                #expect(releasesBefore.map(\.version) == ["0.9.0"])
+
+                // A measurement that is already a release cannot be published again.
+                let duplicate = try await client.call(
+                    .post, "/v1/os/releases", token: harness.operatorToken,
+                    json: PublishReleaseRequest(version: "1.0.0", measurement: TestDevice.runtime.hexString))
+                #expect(duplicate.error?.error == "release_exists")
+                let badDigest = try await client.call(
+                    .post, "/v1/os/releases", token: harness.operatorToken,
+                    json: PublishReleaseRequest(version: "1.0.0", measurement: "not-a-digest"))
+                #expect(badDigest.status == .badRequest)
+            }
+        }
+        // A fresh service: publish, attest, revoke, refused.
+        try await ServiceHarness.with(.sqlite) { harness in
+            try await harness.test { client in
+                try await publish(client, harness)
+                let tenant = try await client.createTenant("Contoso", operatorToken: harness.operatorToken)
+                let device = try await harness.device()
+                _ = try await client.call(
+                    .post, "/v1/tenants/\(tenant.tenant.id)/devices", token: tenant.token.secret,
+                    json: ClaimDeviceRequest(record: device.record))
+                let good = try await client.call(
+                    .post, "/v1/attestation/evidence", token: nil, json: try await device.evidence(nonce: try await challenge(client, device.id)))
+                #expect(good.status == .created)
+                let revoked = try await client.call(
+                    .post, "/v1/os/releases/\(TestDevice.version)/revoke", token: harness.operatorToken,
+                    json: RevokeReleaseRequest(reason: "CVE-2026-0001"))
+                #expect(revoked.status == .ok)
+                #expect(try revoked.decode(SystemSoftwareRelease.self).revocationReason == "CVE-2026-0001")
+                let again = try await client.call(
+                    .post, "/v1/os/releases/\(TestDevice.version)/revoke", token: harness.operatorToken,
+                    json: RevokeReleaseRequest(reason: "twice"))
+                #expect(again.error?.error == "release_revoked")
+                let refused = try await client.call(
+                    .post, "/v1/attestation/evidence", token: nil, json: try await device.evidence(nonce: try await challenge(client, device.id)))
+                #expect(refused.status == .forbidden)
+                #expect(refused.error?.error == "software_revoked")
+                #expect(refused.error?.message.contains("CVE-2026-0001") == true)
+                #expect(refused.error?.message.contains("must update") == true)
+            }
+        }
+    }
+
+    @Test func attacksAreRefusedEachWithItsOwnCode() async throws {
+        let clock = TestClock()
+        try await ServiceHarness.with(.sqlite, clock: clock) { harness in
+            try await harness.test { client in
+                try await publish(client, harness)
+                let tenant = try await client.createTenant("Contoso", operatorToken: harness.operatorToken)
+                func claim(_ device: TestDevice) async throws {
                     let claimed = try await client.call(
                         .post, "/v1/tenants/\(tenant.tenant.id)/devices", token: tenant.token.secret,
-                        json: ClaimDeviceRequest(deviceId: device.id))
+                        json: ClaimDeviceRequest(record: device.record))
                     #expect(claimed.status == .created)
                 }
                 func submit(_ evidence: AttestationEvidence) async throws -> String? {
                     try await client.call(.post, "/v1/attestation/evidence", token: nil, json: evidence).error?.error
                 }
-                let device = try Device(manufacturer: manufacturer)
+                /// Re-signs a payload with `key`, as an attacker holding that key would.
+                func resigned(_ evidence: AttestationEvidence, _ payload: AttestationPayload, by key: P256.Signing.PrivateKey) throws
+                    -> AttestationEvidence
+                {
+                    var forged = evidence
+                    let bytes = try JSONEncoder.rampart.encode(payload)
+                    forged.payload = bytes.base64EncodedString()
+                    forged.signature = try key.signature(for: bytes).derRepresentation.base64EncodedString()
+                    return forged
+                }
+                func payload(of evidence: AttestationEvidence) throws -> AttestationPayload {
+                    try JSONDecoder.rampart.decode(AttestationPayload.self, from: Data(base64Encoded: evidence.payload)!)
+                }
+                let device = try await harness.device()
                 try await claim(device)
 
                 // Expired nonce.
                 let stale = try await challenge(client, device.id)
                 clock.advance(days: 61.0 / 86_400)
-                #expect(try await submit(try device.evidence(nonce: stale)) == "nonce_expired")
+                #expect(try await submit(try await device.evidence(nonce: stale)) == "nonce_expired")
 
                 // A nonce issued to another device, or never issued.
-                let other = try Device(manufacturer: manufacturer)
+                let other = try await harness.device()
                 let theirs = try await challenge(client, other.id)
-                #expect(try await submit(try device.evidence(nonce: theirs)) == "nonce_unknown")
-                #expect(try await submit(try device.evidence(nonce: Data(count: 32).base64EncodedString())) == "nonce_unknown")
+                #expect(try await submit(try await device.evidence(nonce: theirs)) == "nonce_unknown")
+                #expect(try await submit(try await device.evidence(nonce: Data(count: 32).base64EncodedString())) == "nonce_unknown")
 
                 // Evidence signed by another key than the certified Alias key.
-                var forged = try device.evidence(nonce: try await challenge(client, device.id))
-                let stranger = P256.Signing.PrivateKey()
-                forged.signature = try stranger.signature(for: Data(base64Encoded: forged.payload)!).derRepresentation.base64EncodedString()
-                #expect(try await submit(forged) == "evidence_signature_invalid")
+                let honest = try await device.evidence(nonce: try await challenge(client, device.id))
+                #expect(try await submit(try resigned(honest, try payload(of: honest), by: P256.Signing.PrivateKey())) == "evidence_signature_invalid")
 
                 // A tampered measurement: the log claims other software than the DeviceID key certified.
-                var tampered = try device.evidence(nonce: try await challenge(client, device.id))
-                var payload = try JSONDecoder.rampart.decode(AttestationPayload.self, from: Data(base64Encoded: tampered.payload)!)
-                payload.measurements[0].sha256 = String(repeating: "0", count: 64)
-                let bytes = try JSONEncoder.rampart.encode(payload)
-                tampered.payload = bytes.base64EncodedString()
-                tampered.signature = try device.dice.aliasKey(measurement: Self.runtime).signature(for: bytes)
-                    .derRepresentation.base64EncodedString()
-                #expect(try await submit(tampered) == "measurement_mismatch")
+                let measured = try await device.evidence(nonce: try await challenge(client, device.id))
+                var changed = try payload(of: measured)
+                changed.measurements[0].sha256 = String(repeating: "0", count: 64)
+                #expect(
+                    try await submit(try resigned(measured, changed, by: device.dice.aliasKey(measurement: TestDevice.runtime)))
+                        == "measurement_mismatch")
 
-                // A device from a manufacturer the service does not trust.
-                let counterfeit = try Device(manufacturer: try CertificateAuthority.makeRoot(commonName: "Counterfeit", now: Date()))
-                try await claim(counterfeit)
-                #expect(try await submit(try counterfeit.evidence(nonce: try await challenge(client, counterfeit.id))) == "device_not_genuine")
-
-                // Someone else's DeviceID certificate with my device ID.
-                var borrowed = try other.evidence(nonce: try await challenge(client, device.id))
-                var claimedPayload = try JSONDecoder.rampart.decode(AttestationPayload.self, from: Data(base64Encoded: borrowed.payload)!)
-                claimedPayload.deviceId = device.id
-                let claimedBytes = try JSONEncoder.rampart.encode(claimedPayload)
-                borrowed.payload = claimedBytes.base64EncodedString()
-                borrowed.signature = try other.dice.aliasKey(measurement: Self.runtime).signature(for: claimedBytes)
-                    .derRepresentation.base64EncodedString()
-                #expect(try await submit(borrowed) == "device_id_mismatch")
+                // Another genuine device's Alias certificate and key, speaking for my device ID.
+                try await claim(other)
+                let borrowedFrom = try await other.evidence(nonce: try await challenge(client, device.id))
+                var speaking = try payload(of: borrowedFrom)
+                speaking.deviceId = device.id
+                #expect(
+                    try await submit(try resigned(borrowedFrom, speaking, by: other.dice.aliasKey(measurement: TestDevice.runtime)))
+                        == "device_not_genuine")
 
                 // A genuine device nobody claimed.
-                #expect(try await submit(try other.evidence(nonce: try await challenge(client, other.id))) == "device_not_claimed")
+                let unclaimed = try await harness.device()
+                #expect(try await submit(try await unclaimed.evidence(nonce: try await challenge(client, unclaimed.id))) == "device_not_claimed")
+
+                // A device running software nobody published.
+                let modified = try await TestDevice.make(manufacturer: harness.manufacturer, runtime: Array(SHA256.hash(data: Data("patched".utf8))))
+                try await claim(modified)
+                #expect(try await submit(try await modified.evidence(nonce: try await challenge(client, modified.id))) == "software_unknown")
 
                 // Unreadable evidence is refused, not a 500.
                 let garbage = AttestationEvidence(payload: "???", signature: "", certificateChain: [])
@@ -156,7 +285,7 @@ import X509
                 let metrics = try await client.call(.get, "/metrics", token: nil).text
                 for code in [
                     "nonce_expired", "nonce_unknown", "evidence_signature_invalid", "measurement_mismatch",
-                    "device_not_genuine", "device_id_mismatch", "device_not_claimed",
+                    "device_not_genuine", "device_not_claimed", "software_unknown",
                 ] {
                     #expect(metrics.contains("rampart_refusals_total{code=\"\(code)\"}"), "\(code) not counted")
                 }

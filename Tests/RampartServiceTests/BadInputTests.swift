@@ -3,6 +3,7 @@ import HTTPTypes
 import HummingbirdTesting
 import NIOCore
 import RampartModel
+import RampartTestSupport
 @testable import RampartService
 import Testing
 
@@ -97,11 +98,11 @@ import Testing
                 let tenant = created.tenant.id
                 let product = try await client.createProduct("Thermostat", tenant: tenant, token: created.token.secret)
                 let group = try await client.groups(of: product.id, tenant: tenant, token: created.token.secret)[0]
-                let device = randomDeviceID()
+                let device = try await harness.device().id
                 let substitutions = [
                     "{tenantId}": tenant.description, "{productId}": product.id.description,
                     "{deviceGroupId}": group.id.description, "{deviceId}": device.hex, "{user}": "nobody",
-                    "{tokenId}": UUID().uuidString,
+                    "{tokenId}": UUID().uuidString, "{version}": "1.0.0",
                 ]
                 let bodies = [
                     "", "null", "0", "\"text\"", "{\"name\":{}}", "{\"name\":[1,2]}", "{\"deviceId\":12}",

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import RampartModel
+import RampartTestSupport
 @testable import RampartService
 import Testing
 
@@ -11,8 +12,8 @@ import Testing
             try await harness.test { client in
                 let contoso = try await client.createTenant("Contoso", operatorToken: harness.operatorToken)
                 let fabrikam = try await client.createTenant("Fabrikam", operatorToken: harness.operatorToken)
-                let device = randomDeviceID()
-                let claim = ClaimDeviceRequest(deviceId: device)
+                let claim = try await harness.claim()
+                let device = claim.deviceId
                 let first = try await client.call(.post, "/v1/tenants/\(contoso.tenant.id)/devices", token: contoso.token.secret, json: claim)
                 #expect(first.status == .created)
 
@@ -52,13 +53,13 @@ import Testing
                 for index in 0..<8 {
                     tenants.append(try await client.createTenant("T\(index)", operatorToken: harness.operatorToken))
                 }
-                let device = randomDeviceID()
+                let claim = try await harness.claim()
                 let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
                     for tenant in tenants {
                         group.addTask {
                             try await client.call(
                                 .post, "/v1/tenants/\(tenant.tenant.id)/devices", token: tenant.token.secret,
-                                json: ClaimDeviceRequest(deviceId: device)
+                                json: claim
                             ).status
                         }
                     }
@@ -91,10 +92,9 @@ import Testing
 
                 // A device in a group blocks deleting the group and the product.
                 let production = groups.first { $0.name == "Production" }!
-                let device = randomDeviceID()
-                _ = try await client.call(
-                    .post, "/v1/tenants/\(tenant)/devices", token: admin,
-                    json: ClaimDeviceRequest(deviceId: device, deviceGroupId: production.id))
+                let claim = try await harness.claim(group: production.id)
+                let device = claim.deviceId
+                _ = try await client.call(.post, "/v1/tenants/\(tenant)/devices", token: admin, json: claim)
                 let shown = try await client.call(.get, "/v1/tenants/\(tenant)/devices/\(device)", token: admin).decode(DeviceDocument.self)
                 #expect(shown.productId == product.id)
                 let groupDelete = try await client.call(.delete, "/v1/tenants/\(tenant)/device-groups/\(production.id)", token: admin)

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import RampartModel
+import RampartTestSupport
 @testable import RampartService
 import Testing
 
@@ -18,6 +19,8 @@ import Testing
         let otherGroup: DeviceGroupID
         let device: DeviceID
         let otherUser: String
+        /// A genuine device nobody claimed yet.
+        let spareClaim: ClaimDeviceRequest
     }
 
     struct Case: Sendable, CustomStringConvertible {
@@ -52,7 +55,7 @@ import Testing
             return try await client.call(.delete, "/v1/tenants/\(f.tenant)/tokens/\(issued.token.id)", token: f.callerToken)
         },
         Case(description: "device.claim", expected: atLeast(.contributor, success: .created)) { client, f in
-            try await client.call(.post, "/v1/tenants/\(f.tenant)/devices", token: f.callerToken, json: ClaimDeviceRequest(deviceId: randomDeviceID()))
+            try await client.call(.post, "/v1/tenants/\(f.tenant)/devices", token: f.callerToken, json: f.spareClaim)
         },
         Case(description: "device.update", expected: atLeast(.contributor, success: .ok)) { client, f in
             try await client.call(
@@ -116,17 +119,16 @@ import Testing
                         index += 1
                         let product = try await client.createProduct("P\(index)", tenant: tenant, token: admin)
                         let groups = try await client.groups(of: product.id, tenant: tenant, token: admin)
-                        let device = randomDeviceID()
-                        let claimed = try await client.call(
-                            .post, "/v1/tenants/\(tenant)/devices", token: admin,
-                            json: ClaimDeviceRequest(deviceId: device, deviceGroupId: groups[0].id))
+                        let claim = try await harness.claim(group: groups[0].id)
+                        let device = claim.deviceId
+                        let claimed = try await client.call(.post, "/v1/tenants/\(tenant)/devices", token: admin, json: claim)
                         #expect(claimed.status == .created)
                         let otherUser = "other\(index)"
                         _ = try await client.user(otherUser, .reader, tenant: tenant, adminToken: admin)
                         let fixture = Fixture(
                             tenant: tenant, adminToken: admin, callerToken: callers[role]!, callerName: names[role]!,
                             product: product.id, group: groups[0].id, otherGroup: groups[1].id, device: device,
-                            otherUser: otherUser)
+                            otherUser: otherUser, spareClaim: try await harness.claim())
                         let answer = try await testCase.call(client, fixture)
                         #expect(
                             answer.status == testCase.expected(role),

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import RampartModel
+import RampartTestSupport
 @testable import RampartService
 import Testing
 
@@ -16,10 +17,9 @@ import Testing
                 let tenant = contoso.tenant.id
                 let product = try await client.createProduct("Thermostat", tenant: tenant, token: contoso.token.secret)
                 let group = try await client.groups(of: product.id, tenant: tenant, token: contoso.token.secret)[0]
-                let device = randomDeviceID()
-                _ = try await client.call(
-                    .post, "/v1/tenants/\(tenant)/devices", token: contoso.token.secret,
-                    json: ClaimDeviceRequest(deviceId: device, deviceGroupId: group.id))
+                let claim = try await harness.claim(group: group.id)
+                let device = claim.deviceId
+                _ = try await client.call(.post, "/v1/tenants/\(tenant)/devices", token: contoso.token.secret, json: claim)
                 let substitutions = [
                     "{tenantId}": tenant.description, "{productId}": product.id.description,
                     "{deviceGroupId}": group.id.description, "{deviceId}": device.hex, "{user}": "admin",

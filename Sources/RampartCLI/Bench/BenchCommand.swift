@@ -57,20 +57,23 @@ struct AttestationBench: AsyncParsableCommand {
         let figures = try await LocalService.run(
             dataDirectory: "\(directory)/service", manufacturerCAPaths: ["\(directory)/mfg.pem"], logger: logger
         ) { local -> Figures in
-            let dice = SoftwareDICE(uds: try UniqueDeviceSecret(bytes: (0..<32).map { _ in UInt8.random(in: 0...255) }))
-            let deviceCertificate = try dice.deviceIDCertificate(endorsedBy: manufacturer, now: Date())
+            let state = DeviceState(directory: "\(directory)/device")
+            let record = try await state.provision(.init(kind: .softwareDICE), manufacturer: manufacturer)
+            let measurement = SHA256.hash(data: Data("bench runtime".utf8))
+            let monitor = SecurityMonitor(processor: try state.openProcessor(), softwareVersion: "bench")
+            try await monitor.launch(runtime: Array(measurement))
             let root = try await LoginCommand.pinnedRoot(server: local.url, fingerprint: local.rootCAFingerprint)
             let tenant = try await APIClient.with(server: local.url, token: local.bootstrapToken, trustRootPEM: root) {
-                try await $0.createTenant(CreateTenantRequest(name: "Bench"))
+                _ = try await $0.publishRelease(PublishReleaseRequest(version: "bench", measurement: measurement.hexString))
+                return try await $0.createTenant(CreateTenantRequest(name: "Bench"))
             }
             _ = try await APIClient.with(server: local.url, token: tenant.token.secret, trustRootPEM: root) {
-                try await $0.claimDevice(ClaimDeviceRequest(deviceId: dice.deviceID), tenant: tenant.tenant.id)
+                try await $0.claimDevice(ClaimDeviceRequest(record: record), tenant: tenant.tenant.id)
             }
-            let measurement = SHA256.hash(data: Data("bench runtime".utf8))
-            func evidence(_ nonce: String) throws -> AttestationEvidence {
-                try AttestationClient.evidence(
-                    dice: dice, deviceIDCertificate: deviceCertificate, runtimeMeasurement: measurement,
-                    softwareVersion: "bench", securityVersion: 1, nonce: nonce, now: Date())
+            let clientKey = Array(P256.Signing.PrivateKey().publicKey.derRepresentation)
+            let deviceID = record.deviceId
+            func evidence(_ nonce: String) async throws -> AttestationEvidence {
+                try await monitor.evidence(nonce: nonce, clientKey: clientKey)
             }
 
             var inProcessCount = 0
@@ -78,9 +81,9 @@ struct AttestationBench: AsyncParsableCommand {
             let clock = ContinuousClock()
             while inProcessTime < .seconds(seconds) {
                 let started = clock.now
-                let challenge = try await local.api.challenge(for: dice.deviceID)
+                let challenge = try await local.api.challenge(for: deviceID)
                 var spent = clock.now - started
-                let built = try evidence(challenge.nonce)
+                let built = try await evidence(challenge.nonce)
                 let attestStarted = clock.now
                 _ = try await local.api.attest(built)
                 spent += clock.now - attestStarted
@@ -94,9 +97,9 @@ struct AttestationBench: AsyncParsableCommand {
             try await APIClient.with(server: local.url, token: nil, trustRootPEM: root) { client in
                 while loopbackTime < .seconds(seconds) {
                     let started = clock.now
-                    let challenge = try await client.attestationChallenge(device: dice.deviceID)
+                    let challenge = try await client.attestationChallenge(device: deviceID)
                     var spent = clock.now - started
-                    let built = try evidence(challenge.nonce)
+                    let built = try await evidence(challenge.nonce)
                     let attestStarted = clock.now
                     _ = try await client.submitEvidence(built)
                     spent += clock.now - attestStarted

@@ -37,6 +37,15 @@ extension APIClient {
     }
 
     // Devices
+    public func publishRelease(_ request: PublishReleaseRequest) async throws -> SystemSoftwareRelease {
+        try await post("/v1/os/releases", request)
+    }
+    public func releases() async throws -> [SystemSoftwareRelease] {
+        try await get("/v1/os/releases", as: ListDocument<SystemSoftwareRelease>.self).items
+    }
+    public func revokeRelease(version: String, reason: String) async throws -> SystemSoftwareRelease {
+        try await post("/v1/os/releases/\(version)/revoke", RevokeReleaseRequest(reason: reason))
+    }
     public func claimDevice(_ request: ClaimDeviceRequest, tenant: TenantID) async throws -> DeviceDocument {
         try await post("/v1/tenants/\(tenant)/devices", request)
     }

@@ -17,11 +17,16 @@ public final class APIClient: Sendable {
     public let server: String
     let token: String?
     let http: HTTPClient
+    /// How long one request may take, connecting included.
+    let timeout: TimeAmount
 
     /// - Parameter trustRootPEM: the service's root CA; the system trust store when `nil`.
     /// - Parameter insecure: skips certificate verification; used only to fetch the root
     ///   certificate whose fingerprint the caller then checks.
-    init(server: String, token: String?, trustRootPEM: String?, insecure: Bool = false) throws {
+    /// - Parameter timeout: the longest a request may take. A refused connection is retried
+    ///   by the HTTP client until then, so devices that retry on their own pass less.
+    init(server: String, token: String?, trustRootPEM: String?, insecure: Bool = false, timeout: Duration = .seconds(60)) throws {
+        self.timeout = .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000)
         self.server = server.hasSuffix("/") ? String(server.dropLast()) : server
         self.token = token
         var tls = TLSConfiguration.makeClientConfiguration()
@@ -36,16 +41,16 @@ public final class APIClient: Sendable {
             }
         }
         var configuration = HTTPClient.Configuration(tlsConfiguration: tls)
-        configuration.timeout = .init(connect: .seconds(10), read: .seconds(60))
+        configuration.timeout = .init(connect: min(.seconds(10), self.timeout), read: self.timeout)
         http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 
     /// Runs `body` with a client and always shuts it down.
     public static func with<T: Sendable>(
-        server: String, token: String?, trustRootPEM: String?, insecure: Bool = false,
+        server: String, token: String?, trustRootPEM: String?, insecure: Bool = false, timeout: Duration = .seconds(60),
         _ body: (APIClient) async throws -> T
     ) async throws -> T {
-        let client = try APIClient(server: server, token: token, trustRootPEM: trustRootPEM, insecure: insecure)
+        let client = try APIClient(server: server, token: token, trustRootPEM: trustRootPEM, insecure: insecure, timeout: timeout)
         do {
             let result = try await body(client)
             try await client.http.shutdown()
@@ -69,7 +74,7 @@ public final class APIClient: Sendable {
         }
         let response: HTTPClientResponse
         do {
-            response = try await http.execute(request, timeout: .seconds(60))
+            response = try await http.execute(request, timeout: timeout)
         } catch {
             throw CLIError("cannot reach \(server): \(Self.describe(error))")
         }

@@ -11,23 +11,37 @@ struct DeviceCommands: AsyncParsableCommand {
 
     struct Claim: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Claim a device into the tenant (Contributor).",
-            discussion: "A device claimed by another tenant cannot be claimed until that tenant's Administrator releases it.")
+            abstract: "Claim a device into the tenant by its provisioning record (Contributor).",
+            discussion: """
+                The record is what `rampartd provision` wrote (provisioning-record.json): the device's \
+                identity certificate from its manufacturer, and for a TPM its endorsement-key \
+                certificate. The service refuses a record that does not chain to a manufacturer CA \
+                it trusts. A device claimed by another tenant cannot be claimed until that \
+                tenant's Administrator releases it.
+                """)
         @OptionGroup var global: GlobalOptions
-        @Argument(help: "Device ID: 64 hexadecimal characters.") var deviceID: String
+        @Option(help: "The device's provisioning record (JSON).") var record: String
         @Option(name: .customLong("device-group"), help: "Device group ID, or name with --product.") var deviceGroup: String?
         @Option(help: "Product ID or name, to find --device-group by name.") var product: String?
 
         func run() async throws {
-            let id = try parseDeviceID(deviceID)
+            guard let data = FileManager.default.contents(atPath: record) else { throw CLIError("cannot read \(record)") }
+            let provisioning: ProvisioningRecord
+            do {
+                provisioning = try JSONDecoder.rampart.decode(ProvisioningRecord.self, from: data)
+            } catch {
+                throw CLIError("\(record) is not a provisioning record: \(error)")
+            }
             let device = try await global.withClient { client in
                 let tenant = try await global.tenantID(client)
                 let group = try await deviceGroup.asyncMap {
                     try await resolveDeviceGroup($0, product: product, tenant: tenant, client: client).id
                 }
-                return try await client.claimDevice(ClaimDeviceRequest(deviceId: id, deviceGroupId: group), tenant: tenant)
+                return try await client.claimDevice(ClaimDeviceRequest(record: provisioning, deviceGroupId: group), tenant: tenant)
             }
-            try global.emit(device) { "Claimed device \($0.id)\($0.deviceGroupId.map { " into device group \($0)" } ?? "")." }
+            try global.emit(device) {
+                "Claimed device \($0.id) (\($0.securityProcessor.rawValue))\($0.deviceGroupId.map { " into device group \($0)" } ?? "")."
+            }
         }
     }
 

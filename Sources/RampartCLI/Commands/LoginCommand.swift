@@ -74,9 +74,9 @@ struct LoginCommand: AsyncParsableCommand {
 
     /// Fetches the service's root certificate and returns it only if its SHA-256
     /// fingerprint is `fingerprint` (hex, colons allowed).
-    public static func pinnedRoot(server: String, fingerprint: String) async throws -> String {
+    public static func pinnedRoot(server: String, fingerprint: String, timeout: Duration = .seconds(60)) async throws -> String {
         let expected = fingerprint.replacingOccurrences(of: ":", with: "").lowercased()
-        let pem = try await APIClient.with(server: server, token: nil, trustRootPEM: nil, insecure: true) { client in
+        let pem = try await APIClient.with(server: server, token: nil, trustRootPEM: nil, insecure: true, timeout: timeout) { client in
             try await client.rootCertificatePEM()
         }
         guard let certificate = try? Certificate(pemEncoded: pem) else {

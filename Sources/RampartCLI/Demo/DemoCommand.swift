@@ -58,10 +58,13 @@ struct DemoSummary: Codable, Sendable {
     var auditEntries: Int
 }
 
+/// The version the demo's in-process device runtime reports.
+let demoRuntimeVersion = "0.1.0"
+
 struct Narrator {
     let quiet: Bool
     private var step = 0
-    static let total = 11
+    static let total = 12
 
     init(quiet: Bool) { self.quiet = quiet }
 
@@ -133,25 +136,35 @@ private func walkThrough(
         }
         narrator.ok("product \(product.id): " + groups.map { "\($0.name) (\($0.osFeed.rawValue), \($0.updatePolicy.rawValue))" }.joined(separator: ", "))
 
-        narrator.begin("rampartd provision + rampart device claim — a software-DICE device")
-        let dice = SoftwareDICE(uds: try UniqueDeviceSecret.provision(at: "\(directory)/device-uds"))
-        let deviceIDCertificate = try dice.deviceIDCertificate(endorsedBy: manufacturer, now: Date())
-        let deviceID = dice.deviceID
-        narrator.ok("unique device secret in \(directory)/device-uds (0600); DeviceID certificate endorsed by the manufacturer")
+        narrator.begin("rampart os publish — the operator trusts this release of the device runtime")
+        // The demo runs the device runtime in this process, so the executable it measures is this one.
+        let state = DeviceState(directory: "\(directory)/device")
+        let components = state.launchComponents()
+        guard let executable = FileManager.default.contents(atPath: components[0].path) else {
+            throw CLIError("cannot read \(components[0].path) to measure the runtime")
+        }
+        let runtimeDigest = SHA256.hash(data: executable).hexString
+        let release = try await APIClient.with(server: server, token: bootstrapToken, trustRootPEM: rootPEM) {
+            try await $0.publishRelease(PublishReleaseRequest(version: demoRuntimeVersion, measurement: runtimeDigest))
+        }
+        narrator.ok("system software \(release.version), SHA-256 \(release.measurement.prefix(16))…, feed \(release.feed.rawValue)")
+
+        narrator.begin("rampartd provision + rampart device claim --record — a software-DICE device")
+        let record = try await state.provision(.init(kind: .softwareDICE), manufacturer: manufacturer)
+        let deviceID = record.deviceId
+        narrator.ok("unique device secret in \(state.udsPath) (0600); DeviceID certificate endorsed by the manufacturer")
         narrator.ok("device ID = SHA-256(DeviceID public key) = \(deviceID)")
-        let device = try await alice.claimDevice(ClaimDeviceRequest(deviceId: deviceID, deviceGroupId: fieldTest.id), tenant: tenant)
+        let device = try await alice.claimDevice(ClaimDeviceRequest(record: record, deviceGroupId: fieldTest.id), tenant: tenant)
         guard device.deviceGroupId == fieldTest.id, device.productId == product.id else {
             throw CLIError("the claimed device is not in the Field Test group")
         }
-        narrator.ok("claimed into Contoso / Thermostat / Field Test")
+        narrator.ok("the record chains to the manufacturer CA: claimed into Contoso / Thermostat / Field Test")
 
-        narrator.begin("rampartd attest — nonce, signed evidence, a 24-hour client certificate")
-        guard let executable = FileManager.default.contents(atPath: "/proc/self/exe") else {
-            throw CLIError("cannot read /proc/self/exe to measure the runtime")
-        }
-        let attestation = try await DeviceSession.attest(
-            server: server, fingerprint: rootFingerprint, dice: dice, deviceIDCertificate: deviceIDCertificate,
-            runtimeMeasurement: SHA256.hash(data: executable), softwareVersion: "0.1.0")
+        narrator.begin("rampartd attest — measured launch, nonce, signed evidence, a 24-hour client certificate")
+        let monitor = SecurityMonitor(processor: try state.openProcessor(), softwareVersion: demoRuntimeVersion)
+        try await monitor.launch(components)
+        let credential = try await DeviceSession.attest(server: server, rootPEM: rootPEM, monitor: monitor)
+        let attestation = credential.result
         let deviceCertificate = try Certificate(pemEncoded: attestation.certificateChain[0])
         let hours = deviceCertificate.notValidAfter.timeIntervalSince(Date()) / 3600
         guard attestation.tenantId == tenant, (23.9...24.01).contains(hours),
@@ -162,7 +175,7 @@ private func walkThrough(
         }
         let deviceCertificateFile = "\(directory)/device-certificate.pem"
         try attestation.certificateChain.joined().write(toFile: deviceCertificateFile, atomically: true, encoding: .utf8)
-        narrator.ok("measured runtime \(attestation.measurementDigest.prefix(16))…, software \(attestation.softwareVersion)")
+        narrator.ok("measured launch: " + components.map(\.name).joined(separator: ", ") + "; runtime is a trusted release")
         narrator.ok("certificate CN=\(deviceID.hex.prefix(16))…, clientAuth, valid until \(date(deviceCertificate.notValidAfter)) (24 h)")
 
         narrator.begin("Attacks that must fail")
@@ -170,7 +183,7 @@ private func walkThrough(
         let bob = fabrikam.token.secret
         let stolen = try await expectFailure("Fabrikam claims Contoso's device", narrator: narrator) {
             try await APIClient.with(server: server, token: bob, trustRootPEM: rootPEM) { client in
-                _ = try await client.claimDevice(ClaimDeviceRequest(deviceId: deviceID), tenant: fabrikam.tenant.id)
+                _ = try await client.claimDevice(ClaimDeviceRequest(record: record), tenant: fabrikam.tenant.id)
             }
         }
         guard stolen.body.error == "device_claimed_elsewhere" else { throw CLIError("wrong refusal: \(stolen)") }
@@ -192,6 +205,23 @@ private func walkThrough(
         guard write.status == 403 else { throw CLIError("a Reader's write answered \(write.status), not 403") }
         refusals.append(write.body.error)
 
+        let counterfeitCA = try CertificateAuthority.makeRoot(commonName: "Counterfeit Devices Inc", now: Date())
+        let counterfeit = try await DeviceState(directory: "\(directory)/counterfeit-device")
+            .provision(.init(kind: .softwareDICE), manufacturer: counterfeitCA)
+        let fake = try await expectFailure("Contoso claims a device its manufacturer never made", narrator: narrator) {
+            _ = try await alice.claimDevice(ClaimDeviceRequest(record: counterfeit), tenant: tenant)
+        }
+        guard fake.body.error == "device_not_genuine" else { throw CLIError("wrong refusal: \(fake)") }
+        refusals.append(fake.body.error)
+        _ = try await APIClient.with(server: server, token: bootstrapToken, trustRootPEM: rootPEM) {
+            try await $0.revokeRelease(version: demoRuntimeVersion, reason: "demo: a flaw was found")
+        }
+        let revoked = try await expectFailure("the device attests after the operator revoked its release", narrator: narrator) {
+            _ = try await DeviceSession.attest(server: server, rootPEM: rootPEM, monitor: monitor)
+        }
+        guard revoked.body.error == "software_revoked" else { throw CLIError("wrong refusal: \(revoked)") }
+        refusals.append(revoked.body.error)
+
         narrator.begin("rampart ca download-chain — and check it with openssl")
         let chain = try await alice.chainPEM(tenant: tenant)
         let chainFile = "\(directory)/contoso-chain.pem"
@@ -210,13 +240,15 @@ private func walkThrough(
 
         narrator.begin("rampart device release — and claim again")
         try await alice.releaseDevice(deviceID, tenant: tenant)
-        _ = try await alice.claimDevice(ClaimDeviceRequest(deviceId: deviceID, deviceGroupId: fieldTest.id), tenant: tenant)
+        _ = try await alice.claimDevice(ClaimDeviceRequest(record: record, deviceGroupId: fieldTest.id), tenant: tenant)
         narrator.ok("released by the Administrator and claimed again")
 
         narrator.begin("rampart audit list — what happened, as the service recorded it")
         let audit = try await alice.auditEntries(tenant: tenant, limit: 100)
         let actions = audit.map(\.action)
-        guard actions.filter({ $0 == "device.claim" }).count == 2, actions.contains("device.release"),
+        guard audit.filter({ $0.action == "device.claim" && $0.outcome == "success" }).count == 2,
+            audit.contains(where: { $0.action == "device.claim" && $0.outcome == "device_not_genuine" }),
+            actions.contains("device.release"),
             audit.contains(where: { $0.actor == "carol" && $0.outcome == "forbidden" })
         else { throw CLIError("the audit log is missing entries: \(actions)") }
         for entry in audit.reversed() {

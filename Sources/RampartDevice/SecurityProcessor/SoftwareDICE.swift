@@ -43,15 +43,15 @@ public struct SoftwareDICE: Sendable {
     public var deviceID: DeviceID { DeviceIdentity.deviceID(for: deviceIDKey.publicKey) }
 
     /// The Alias key for software with this measurement (SHA-256 of the measured runtime).
-    public func aliasKey(measurement: SHA256Digest) -> P256.Signing.PrivateKey {
-        let cdi1 = Self.kdf(secret: cdi0, salt: Array(measurement), info: "rampart CDI layer 1")
+    public func aliasKey(measurement: [UInt8]) -> P256.Signing.PrivateKey {
+        let cdi1 = Self.kdf(secret: cdi0, salt: measurement, info: "rampart CDI layer 1")
         return Self.deriveKey(from: cdi1, label: "rampart Alias")
     }
 
     /// The Alias certificate: the Alias key, certified by the DeviceID key, carrying the
     /// measurement and software version in a DiceTcbInfo extension.
     public func aliasCertificate(
-        measurement: SHA256Digest, version: String, securityVersion: Int, now: Date
+        measurement: [UInt8], version: String, securityVersion: Int, now: Date
     ) throws -> Certificate {
         let alias = aliasKey(measurement: measurement)
         let deviceKey = deviceIDKey
@@ -65,7 +65,7 @@ public struct SoftwareDICE: Sendable {
         }
         let tcbInfo = DiceTcbInfo(
             vendor: "Rampart", model: "rampartd", version: version, securityVersion: securityVersion, layer: 1,
-            fwids: [Array(measurement)])
+            fwids: [measurement])
         let extensions = try Certificate.Extensions {
             Critical(BasicConstraints.notCertificateAuthority)
             Critical(KeyUsage(digitalSignature: true))

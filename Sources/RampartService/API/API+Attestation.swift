@@ -1,5 +1,6 @@
 import Crypto
 public import Foundation
+import SwiftASN1
 import Hummingbird
 public import RampartModel
 import RampartPKI
@@ -47,24 +48,51 @@ extension API {
         }) {
             throw refusal
         }
-        let verified = try AttestationVerifier(manufacturers: manufacturerCAs).verify(evidence, now: now)
-        let device = verified.payload.deviceId
+        guard let claim = try await database.read({ db in try await db.claimedIdentity(of: claimed.deviceId) }) else {
+            throw AttestationError.refused(
+                "device_not_claimed", "device \(claimed.deviceId) is not claimed by any tenant; claim it first")
+        }
+        guard let identity = try? Certificate(pemEncoded: claim.certificatePEM) else {
+            throw ServiceError(500, "identity_unreadable", "the identity registered for \(claimed.deviceId) cannot be read")
+        }
+        let verified = try AttestationVerifier(identity: identity, processor: claim.processor).verify(evidence, now: now)
+        let payload = verified.payload
+        let device = payload.deviceId
         return try await database.transaction { db -> AttestationResult in
-            guard let tenant = try await db.owner(of: device) else {
+            // Reference values: the measured runtime must be a release the service trusts.
+            guard let release = try await db.release(measurement: verified.runtime.hexString),
+                release.version == payload.softwareVersion
+            else {
                 throw AttestationError.refused(
-                    "device_not_claimed", "device \(device) is not claimed by any tenant; claim it first")
+                    "software_unknown",
+                    "system software \(payload.softwareVersion) (SHA-256 \(verified.runtime.hexString.prefix(16))…) is not a release this service trusts; the device must update"
+                )
             }
-            let issuer = try await pki.issuingCA(for: tenant, db: db, now: now)
+            if release.revokedAt != nil {
+                throw AttestationError.refused(
+                    "software_revoked",
+                    "system software \(release.version) was revoked (\(release.revocationReason ?? "no reason given")); the device must update"
+                )
+            }
+            // The claim may have moved between the read above and now: issue from the current owner's CA only.
+            guard try await db.owner(of: device) == claim.tenant else {
+                throw AttestationError.refused("device_not_claimed", "device \(device) changed owner during attestation; try again")
+            }
+            let issuer = try await pki.issuingCA(for: claim.tenant, db: db, now: now)
+            let result = DiceTcbInfo(
+                vendor: "Rampart", model: "rampartd", version: payload.softwareVersion,
+                securityVersion: release.securityVersion, layer: 1,
+                fwids: [verified.runtime, [UInt8](hexString: verified.measurementDigest) ?? []])
             let certificate = try issuer.issueDeviceCertificate(
-                deviceID: device.hex, publicKey: verified.aliasKey, attestation: verified.tcbInfo, now: now)
+                deviceID: device.hex, publicKey: verified.clientKey, attestation: result, now: now)
             try await db.insertAttestation(
-                device: device, tenant: tenant, time: now, softwareVersion: verified.payload.softwareVersion,
+                device: device, tenant: claim.tenant, time: now, softwareVersion: payload.softwareVersion,
                 measurementDigest: verified.measurementDigest, certificateSerial: certificate.serialHex,
                 certificateExpiresAt: certificate.notValidAfter)
             return AttestationResult(
-                deviceId: device, tenantId: tenant,
+                deviceId: device, tenantId: claim.tenant,
                 certificateChain: [certificate.pemString, issuer.certificate.pemString, pki.intermediate.certificate.pemString],
-                expiresAt: certificate.notValidAfter, softwareVersion: verified.payload.softwareVersion,
+                expiresAt: certificate.notValidAfter, softwareVersion: payload.softwareVersion,
                 measurementDigest: verified.measurementDigest)
         }
     }

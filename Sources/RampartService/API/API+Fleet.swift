@@ -21,11 +21,12 @@ extension API {
                 _ = try context.authorize(tenant, .contributor)
                 let body = try await request.decodeBody(ClaimDeviceRequest.self)
                 let now = now()
+                _ = try Genuineness(manufacturers: manufacturerCAs).verify(body.record, now: now)
                 let device = try await database.transaction { db in
                     if let group = body.deviceGroupId, try await db.deviceGroup(group, in: tenant) == nil {
                         throw ServiceError.notFound("device group", group.description)
                     }
-                    guard try await db.claimDevice(body.deviceId, tenant: tenant, group: body.deviceGroupId, at: now) else {
+                    guard try await db.claimDevice(body.record, tenant: tenant, group: body.deviceGroupId, at: now) else {
                         if try await db.owner(of: body.deviceId) == tenant {
                             throw ServiceError.conflict(
                                 "device_already_claimed", "device \(body.deviceId) is already claimed by this tenant")

@@ -18,7 +18,7 @@ public struct API: Sendable {
 
     /// Every route the service serves.
     public var endpoints: [Endpoint] {
-        publicEndpoints + tenantEndpoints + userEndpoints + fleetEndpoints + caEndpoints + attestationEndpoints + mutualTLSEndpoints
+        publicEndpoints + tenantEndpoints + userEndpoints + fleetEndpoints + caEndpoints + releaseEndpoints + attestationEndpoints + mutualTLSEndpoints
     }
 
     /// Registers ``endpoints`` on `router`, recording a failed mutating call in the audit

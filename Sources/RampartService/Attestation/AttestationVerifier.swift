@@ -5,22 +5,34 @@ import RampartPKI
 import SwiftASN1
 import X509
 
-/// Checks DICE attestation evidence, one rule at a time, each refusal with its own code:
+/// Checks attestation evidence against the identity a device was claimed with, one rule at
+/// a time, each refusal with its own code:
 ///
-/// 1. the chain is Alias → DeviceID → a trusted manufacturer CA (`device_not_genuine`);
-/// 2. the DeviceID certificate's key hashes to the claimed device ID (`device_id_mismatch`);
-/// 3. the payload is signed by the Alias key (`evidence_signature_invalid`);
-/// 4. the runtime measurement in the payload is the one the DeviceID key certified in the
-///    Alias certificate's DiceTcbInfo (`measurement_mismatch`).
+/// 1. the evidence is bound to the registered identity key (`device_not_genuine`,
+///    `evidence_signature_invalid`) — DICE: the Alias certificate is signed by the DeviceID
+///    key and the Alias key signed the payload; TPM: the attestation key signed a quote whose
+///    qualifying data is the payload's hash;
+/// 2. the measurement log is what the security processor recorded at launch
+///    (`measurement_mismatch`) — DICE: the runtime digest the DeviceID key certified in the
+///    Alias certificate's DiceTcbInfo; TPM: the log replays to the quoted PCR digest.
 ///
-/// Nonce freshness and the device's tenant are checked against storage by the caller.
+/// Nonce freshness, the claim and the reference values are checked against storage by
+/// the caller.
 struct AttestationVerifier: Sendable {
-    let manufacturers: [Certificate]
+    /// The identity certificate registered when the device was claimed.
+    let identity: Certificate
+    let processor: SecurityProcessorKind
+
+    /// The PCR the runtime's measured launch extends (SHA-256 bank). PCR 23 is the
+    /// application-support PCR a process may reset and extend; see `TPMSecurityProcessor`.
+    static let launchPCR = 23
 
     struct Verified: Sendable {
         let payload: AttestationPayload
-        let aliasKey: Certificate.PublicKey
-        let tcbInfo: DiceTcbInfo
+        /// The key to certify for mutual TLS.
+        let clientKey: Certificate.PublicKey
+        /// The runtime's measurement, the first entry of the log.
+        let runtime: [UInt8]
         /// SHA-256 over the concatenated measurement digests, hex.
         let measurementDigest: String
     }
@@ -32,65 +44,83 @@ struct AttestationVerifier: Sendable {
         guard let signatureBytes = Data(base64Encoded: evidence.signature),
             let signature = try? P256.Signing.ECDSASignature(derRepresentation: signatureBytes)
         else { throw AttestationError.malformed("signature is not a base64 DER ECDSA signature") }
-        guard evidence.certificateChain.count == 2,
-            let alias = try? Certificate(pemEncoded: evidence.certificateChain[0]),
-            let deviceCertificate = try? Certificate(pemEncoded: evidence.certificateChain[1])
-        else { throw AttestationError.malformed("certificateChain must be [Alias PEM, DeviceID PEM]") }
+        let digests = try payload.measurements.map { component -> [UInt8] in
+            guard component.sha256.utf8.count == 64, let bytes = [UInt8](hexString: component.sha256) else {
+                throw AttestationError.malformed("measurement '\(component.name)' is not a SHA-256 digest in hex")
+            }
+            return bytes
+        }
+        guard let runtime = digests.first else { throw AttestationError.malformed("the measurement log is empty") }
+        guard let keyBytes = Data(base64Encoded: payload.clientKey),
+            let clientKey = try? P256.Signing.PublicKey(derRepresentation: keyBytes)
+        else { throw AttestationError.malformed("clientKey is not a base64 DER P-256 SubjectPublicKeyInfo") }
+        guard let identityKey = P256.Signing.PublicKey(identity.publicKey) else {
+            throw AttestationError.refused("device_not_genuine", "the registered identity key is not an ECDSA P-256 key")
+        }
 
-        // 1. Genuine: endorsed by a manufacturer we trust, and Alias certified by DeviceID.
-        guard
-            manufacturers.contains(where: { manufacturer in
-                manufacturer.subject == deviceCertificate.issuer
-                    && manufacturer.publicKey.isValidSignature(deviceCertificate.signature, for: deviceCertificate)
-            })
-        else {
+        switch processor {
+        case .softwareDICE:
+            try verifyDICE(evidence, payloadBytes: payloadBytes, payload: payload, signature: signature, runtime: runtime)
+        case .tpm2:
+            try verifyTPM(
+                evidence, payloadBytes: payloadBytes, signature: signature, identityKey: identityKey, digests: digests)
+        }
+        return Verified(
+            payload: payload, clientKey: Certificate.PublicKey(clientKey), runtime: runtime,
+            measurementDigest: SHA256.hash(data: Array(digests.joined())).hexString)
+    }
+
+    private func verifyDICE(
+        _ evidence: AttestationEvidence, payloadBytes: Data, payload: AttestationPayload,
+        signature: P256.Signing.ECDSASignature, runtime: [UInt8]
+    ) throws {
+        guard evidence.quote == nil, let first = evidence.certificateChain.first,
+            let alias = try? Certificate(pemEncoded: first)
+        else { throw AttestationError.malformed("DICE evidence carries the Alias certificate and no quote") }
+        guard alias.issuer == identity.subject, identity.publicKey.isValidSignature(alias.signature, for: alias) else {
             throw AttestationError.refused(
-                "device_not_genuine", "the DeviceID certificate is not endorsed by a manufacturer CA this service trusts")
+                "device_not_genuine", "the Alias certificate is not signed by this device's registered DeviceID key")
         }
-        guard deviceCertificate.notValidBefore <= now, now <= deviceCertificate.notValidAfter else {
-            throw AttestationError.refused(
-                "device_not_genuine", "the DeviceID certificate is outside its validity period")
-        }
-        guard alias.issuer == deviceCertificate.subject,
-            deviceCertificate.publicKey.isValidSignature(alias.signature, for: alias)
-        else { throw AttestationError.refused(
-                "device_not_genuine", "the Alias certificate is not signed by the DeviceID key") }
-
-        // 2. The identity is the key.
-        guard let deviceKey = P256.Signing.PublicKey(deviceCertificate.publicKey) else {
-            throw AttestationError.refused("device_not_genuine", "the DeviceID key is not an ECDSA P-256 key")
-        }
-        let derived = DeviceID(publicKey: deviceKey)
-        guard derived == payload.deviceId else {
-            throw AttestationError.refused(
-                "device_id_mismatch", "device ID \(payload.deviceId) is not the hash of the DeviceID key (\(derived))")
-        }
-
-        // 3. Signed by the key bound to the measured software.
-        guard let aliasKey = P256.Signing.PublicKey(alias.publicKey),
-            aliasKey.isValidSignature(signature, for: payloadBytes)
-        else { throw AttestationError.refused(
-                "evidence_signature_invalid", "the evidence is not signed by the Alias key") }
-
-        // 4. What was measured is what was certified.
-        guard let ext = alias.extensions.first(where: { $0.oid == DiceTcbInfo.oid }),
-            let tcbInfo = try? DiceTcbInfo(ext)
+        guard let aliasKey = P256.Signing.PublicKey(alias.publicKey), aliasKey.isValidSignature(signature, for: payloadBytes)
+        else { throw AttestationError.refused("evidence_signature_invalid", "the evidence is not signed by the Alias key") }
+        guard let ext = alias.extensions.first(where: { $0.oid == DiceTcbInfo.oid }), let tcbInfo = try? DiceTcbInfo(ext)
         else { throw AttestationError.malformed("the Alias certificate carries no DiceTcbInfo") }
-        let runtime = payload.measurements.first.flatMap { digestBytes($0.sha256) }
-        guard let runtime, tcbInfo.fwids.first == runtime, tcbInfo.version == payload.softwareVersion else {
+        guard tcbInfo.fwids.first == runtime, tcbInfo.version == payload.softwareVersion else {
             throw AttestationError.refused(
                 "measurement_mismatch",
                 "the measurement log or software version differs from what the DeviceID key certified at boot")
         }
-        let all = payload.measurements.compactMap { digestBytes($0.sha256) }.joined()
-        let digest = SHA256.hash(data: Array(all)).hexString
-        return Verified(payload: payload, aliasKey: alias.publicKey, tcbInfo: tcbInfo, measurementDigest: digest)
     }
-}
 
-/// A SHA-256 digest written in hex, or nil.
-private func digestBytes(_ text: String) -> [UInt8]? {
-    text.utf8.count == 64 ? [UInt8](hexString: text) : nil
+    private func verifyTPM(
+        _ evidence: AttestationEvidence, payloadBytes: Data, signature: P256.Signing.ECDSASignature,
+        identityKey: P256.Signing.PublicKey, digests: [[UInt8]]
+    ) throws {
+        guard let quoteText = evidence.quote, let quoteBytes = Data(base64Encoded: quoteText) else {
+            throw AttestationError.malformed("TPM evidence must carry a base64 quote")
+        }
+        guard identityKey.isValidSignature(signature, for: quoteBytes) else {
+            throw AttestationError.refused(
+                "evidence_signature_invalid", "the quote is not signed by this device's registered attestation key")
+        }
+        guard let attest = try? TPMSAttest(Array(quoteBytes)), attest.isQuote else {
+            throw AttestationError.malformed("the quote is not a TPMS_ATTEST of a TPM2_Quote")
+        }
+        guard attest.extraData == Array(SHA256.hash(data: payloadBytes)) else {
+            throw AttestationError.refused(
+                "evidence_signature_invalid", "the quote's qualifying data is not the hash of this payload")
+        }
+        guard attest.pcrSelections.count == 1, attest.pcrSelections[0].hashAlgorithm == TPMSAttest.sha256,
+            attest.pcrSelections[0].pcrs == [Self.launchPCR]
+        else { throw AttestationError.malformed("the quote must cover exactly SHA-256 PCR \(Self.launchPCR)") }
+        let replayed = digests.reduce([UInt8](repeating: 0, count: 32)) { pcr, digest in
+            Array(SHA256.hash(data: pcr + digest))
+        }
+        guard attest.pcrDigest == Array(SHA256.hash(data: replayed)) else {
+            throw AttestationError.refused(
+                "measurement_mismatch", "the measurement log does not replay to the PCR value the TPM quoted")
+        }
+    }
 }
 
 /// Attestation refusals: 403 with a code saying which rule failed. Evidence that matches

@@ -100,6 +100,20 @@ enum Schema {
                 """,
                 "CREATE INDEX attestations_by_device ON attestations (device_id, id)",
             ]),
+        Migration(
+            version: 3, name: "genuineness-and-reference-values",
+            statements: [
+                // The manufacturer-endorsed identity, checked at claim time and used to verify evidence.
+                "ALTER TABLE devices ADD COLUMN security_processor TEXT NOT NULL DEFAULT 'software-dice'",
+                "ALTER TABLE devices ADD COLUMN identity_certificate TEXT",
+                "ALTER TABLE devices ADD COLUMN endorsement_key_certificate TEXT",
+                """
+                CREATE TABLE system_software_releases (
+                    version TEXT PRIMARY KEY, measurement TEXT NOT NULL UNIQUE, feed TEXT NOT NULL,
+                    security_version BIGINT NOT NULL, published_at BIGINT NOT NULL,
+                    revoked_at BIGINT, revocation_reason TEXT)
+                """,
+            ]),
     ]
 
     /// Applies every migration not yet applied, each in its own transaction, in order.

@@ -95,20 +95,36 @@ extension SQLExecutor {
 
     /// Claims a device for `tenant` in one atomic statement, so two nodes (or two tenants)
     /// racing for the same device cannot both win. Returns `false` when it is claimed already.
-    func claimDevice(_ id: DeviceID, tenant: TenantID, group: DeviceGroupID?, at time: Date) async throws -> Bool {
+    func claimDevice(_ record: ProvisioningRecord, tenant: TenantID, group: DeviceGroupID?, at time: Date) async throws -> Bool {
         let rows = try await query(
             """
-            INSERT INTO devices (id, tenant_id, device_group_id, claimed_at) VALUES ($1, $2, $3, $4)
+            INSERT INTO devices (id, tenant_id, device_group_id, claimed_at, security_processor, identity_certificate,
+                endorsement_key_certificate) VALUES ($1, $2, $3, $4, $5, $6, $7)
             ON CONFLICT (id) DO UPDATE SET tenant_id = excluded.tenant_id,
-                device_group_id = excluded.device_group_id, claimed_at = excluded.claimed_at
+                device_group_id = excluded.device_group_id, claimed_at = excluded.claimed_at,
+                security_processor = excluded.security_processor, identity_certificate = excluded.identity_certificate,
+                endorsement_key_certificate = excluded.endorsement_key_certificate
             WHERE devices.tenant_id IS NULL
             RETURNING id
             """,
-            .of(id), .of(tenant), group.map { .of($0) } ?? .null, .of(time))
+            .of(record.deviceId), .of(tenant), group.map { .of($0) } ?? .null, .of(time),
+            .text(record.securityProcessor.rawValue), .text(record.identityCertificate),
+            record.endorsementKeyCertificate.map { .text($0) } ?? .null)
         return !rows.isEmpty
     }
 
-    /// The tenant holding a device, if any: used only to word a claim conflict.
+    /// The tenant that owns `device` and the identity it was claimed with, if it is claimed.
+    func claimedIdentity(of device: DeviceID) async throws -> (tenant: TenantID, processor: SecurityProcessorKind, certificatePEM: String)? {
+        guard let row = try await query(
+            "SELECT tenant_id, security_processor, identity_certificate FROM devices WHERE id = $1 AND tenant_id IS NOT NULL",
+            .of(device)).first,
+            let tenant = TenantID(try row.text("tenant_id")),
+            let processor = SecurityProcessorKind(rawValue: try row.text("security_processor")),
+            let pem = try row.optionalText("identity_certificate")
+        else { return nil }
+        return (tenant, processor, pem)
+    }
+
     func owner(of device: DeviceID) async throws -> TenantID? {
         try await query("SELECT tenant_id FROM devices WHERE id = $1", .of(device)).first?
             .optionalText("tenant_id").flatMap(TenantID.init)
@@ -142,7 +158,7 @@ extension SQLExecutor {
 
     private static var deviceSelect: String {
         """
-        SELECT d.id, d.tenant_id, d.device_group_id, d.claimed_at, g.product_id
+        SELECT d.id, d.tenant_id, d.device_group_id, d.claimed_at, d.security_processor, g.product_id
         FROM devices d LEFT JOIN device_groups g ON g.id = d.device_group_id
         """
     }
@@ -173,6 +189,7 @@ extension DeviceDocument {
             id: DeviceID(try row.text("id"))!, tenantId: TenantID(try row.text("tenant_id"))!,
             deviceGroupId: try row.optionalText("device_group_id").flatMap(DeviceGroupID.init),
             productId: try row.optionalText("product_id").flatMap(ProductID.init),
-            claimedAt: try row.date("claimed_at"))
+            claimedAt: try row.date("claimed_at"),
+            securityProcessor: SecurityProcessorKind(rawValue: try row.text("security_processor")) ?? .softwareDICE)
     }
 }

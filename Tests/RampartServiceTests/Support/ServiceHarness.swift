@@ -28,28 +28,36 @@ struct ServiceHarness: Sendable {
     let operatorToken: String
     let clock: TestClock
     let dataDirectory: String
+    /// The manufacturer CA the service trusts; ``device()`` provisions devices with it.
+    let manufacturer: CertificateAuthority
+
+    /// A freshly provisioned, genuine software-DICE device (not claimed).
+    func device() async throws -> TestDevice { try await TestDevice.make(manufacturer: manufacturer) }
+
+    /// A claim of a fresh genuine device, into `group` when given.
+    func claim(group: DeviceGroupID? = nil) async throws -> ClaimDeviceRequest {
+        ClaimDeviceRequest(record: try await device().record, deviceGroupId: group)
+    }
 
     var api: API { service.api }
 
     /// Runs `body` against a fresh service: SQLite in a temporary directory, or a
     /// PostgreSQL cluster started for this test and stopped after it.
     static func with<T: Sendable>(
-        _ engine: DatabaseEngine, clock: TestClock = TestClock(), manufacturer: Certificate? = nil,
+        _ engine: DatabaseEngine, clock: TestClock = TestClock(), trusting otherManufacturers: [String] = [],
         _ body: (ServiceHarness) async throws -> T
     ) async throws -> T {
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        var manufacturerCAPaths: [String] = []
-        if let manufacturer {
-            try manufacturer.pemString.write(toFile: "\(directory)/manufacturer.pem", atomically: true, encoding: .utf8)
-            manufacturerCAPaths = ["\(directory)/manufacturer.pem"]
-        }
+        let manufacturer = try CertificateAuthority.makeRoot(commonName: "Test Manufacturing CA", now: Date())
+        try manufacturer.certificate.pemString.write(toFile: "\(directory)/manufacturer.pem", atomically: true, encoding: .utf8)
+        let manufacturerCAPaths = ["\(directory)/manufacturer.pem"] + otherManufacturers
         switch engine {
         case .sqlite:
             var configuration = ServerConfiguration(dataDirectory: directory, port: 0)
             configuration.manufacturerCAPaths = manufacturerCAPaths
             return try await SecurityService.withDatabase(configuration, logger: logger) { database in
-                try await run(configuration, database: database, clock: clock, body)
+                try await run(configuration, database: database, clock: clock, manufacturer: manufacturer, body)
             }
         case .postgres:
             return try await PostgresTestServer.with { url in
@@ -57,7 +65,7 @@ struct ServiceHarness: Sendable {
                     dataDirectory: directory, port: 0, databaseURL: url, keyEncryptionKey: String(repeating: "ab", count: 32))
                 configuration.manufacturerCAPaths = manufacturerCAPaths
                 return try await SecurityService.withDatabase(configuration, logger: logger) { database in
-                    try await run(configuration, database: database, clock: clock, body)
+                    try await run(configuration, database: database, clock: clock, manufacturer: manufacturer, body)
                 }
             }
         }
@@ -65,7 +73,7 @@ struct ServiceHarness: Sendable {
 
     private static func run<T: Sendable>(
         _ configuration: ServerConfiguration, database: any Database, clock: TestClock,
-        _ body: (ServiceHarness) async throws -> T
+        manufacturer: CertificateAuthority, _ body: (ServiceHarness) async throws -> T
     ) async throws -> T {
         let service = try await SecurityService.prepare(
             configuration, database: database, logger: logger, now: { clock.now })
@@ -73,7 +81,7 @@ struct ServiceHarness: Sendable {
         return try await body(
             ServiceHarness(
                 service: service, database: database, operatorToken: token, clock: clock,
-                dataDirectory: configuration.dataDirectory))
+                dataDirectory: configuration.dataDirectory, manufacturer: manufacturer))
     }
 
     /// Runs `body` with an in-process client of the router (no sockets, no TLS).
@@ -149,11 +157,6 @@ struct RouterClient: Sendable {
         try await call(.get, "/v1/tenants/\(tenant)/device-groups?productId=\(product)", token: token)
             .decode(ListDocument<DeviceGroupDocument>.self).items
     }
-}
-
-/// A random, well-formed device ID.
-func randomDeviceID() -> DeviceID {
-    DeviceID((0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined())!
 }
 
 /// Both engines, for parameterised tests.

@@ -1,0 +1,67 @@
+public import Crypto
+public import Foundation
+public import RampartModel
+public import X509
+
+/// A security processor: the hardware (or its software stand-in) that holds the device's
+/// identity key, records the measured launch and signs evidence about it. Two backends:
+/// ``DICESecurityProcessor`` (software DICE) and ``TPMSecurityProcessor`` (TPM 2.0).
+///
+/// Only the ``SecurityMonitor`` uses a processor; the rest of the runtime reaches it through
+/// the monitor's narrow interface and never sees key material.
+public protocol SecurityProcessor: Sendable {
+    var kind: SecurityProcessorKind { get }
+
+    /// The identity key's public half (P-256), as DER SubjectPublicKeyInfo. The device ID is its SHA-256.
+    func identityPublicKey() async throws -> [UInt8]
+
+    /// TPM only: the endorsement-key certificate its maker stored in the TPM.
+    func endorsementKeyCertificate() async throws -> Certificate?
+
+    /// Starts a measured launch: forgets any earlier one (TPM: resets the launch PCR).
+    func beginLaunch() async throws
+
+    /// Records one measurement of the launch, in order; the first is the runtime itself
+    /// (DICE: it selects the Alias key; TPM: extended into the launch PCR).
+    func extend(_ digest: [UInt8]) async throws
+
+    /// Signs an evidence payload after the launch was measured: DICE signs the bytes with
+    /// the Alias key and shows the Alias certificate; TPM quotes the launch PCR with the
+    /// payload's hash as qualifying data.
+    func sign(payload: Data, softwareVersion: String, securityVersion: Int, now: Date) async throws -> SignedEvidence
+
+    /// The value of a monotonic counter; 0 when it was never incremented.
+    func counter(_ counter: MonotonicCounter) async throws -> UInt64
+
+    /// Increments a monotonic counter and returns the new value. Counters never go back.
+    func incrementCounter(_ counter: MonotonicCounter) async throws -> UInt64
+}
+
+/// What a processor adds to a payload to make it evidence.
+public struct SignedEvidence: Sendable {
+    public var signature: [UInt8]
+    public var certificateChain: [String]
+    public var quote: [UInt8]?
+
+    public init(signature: [UInt8], certificateChain: [String] = [], quote: [UInt8]? = nil) {
+        self.signature = signature
+        self.certificateChain = certificateChain
+        self.quote = quote
+    }
+}
+
+/// The anti-rollback counters a device keeps. On a TPM each is an NV counter index.
+public enum MonotonicCounter: String, Codable, Sendable, CaseIterable {
+    /// The security version of the newest system software installed.
+    case systemSoftware = "system-software"
+    /// The security version floor for applications.
+    case applications
+
+    /// The TPM NV index (owner range 0x01000000–0x013FFFFF).
+    var nvIndex: UInt32 {
+        switch self {
+        case .systemSoftware: 0x0100_0100
+        case .applications: 0x0100_0101
+        }
+    }
+}
