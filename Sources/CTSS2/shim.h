@@ -23,9 +23,7 @@
 
 /* Response codes. */
 static const TSS2_RC CTSS2_RC_INITIALIZE = TPM2_RC_INITIALIZE;         /* 0x100: TPM already started */
-static const TSS2_RC CTSS2_RC_NV_UNINITIALIZED = TPM2_RC_NV_UNINITIALIZED; /* 0x14a */
-static const TSS2_RC CTSS2_RC_NV_DEFINED = TPM2_RC_NV_DEFINED;         /* 0x14c */
-static const TSS2_RC CTSS2_RC_OBJECT_MEMORY = TPM2_RC_OBJECT_MEMORY;   /* 0x902 */
+static const TSS2_RC CTSS2_RC_OBJECT_MEMORY = TPM2_RC_OBJECT_MEMORY;   /* 0x902: no free object slot */
 
 /* Capability properties and handle ranges. */
 static const TPM2_PT CTSS2_PT_NV_BUFFER_MAX = TPM2_PT_NV_BUFFER_MAX;   /* 0x12c */

@@ -84,14 +84,19 @@ import X509
                 _ = try await whoAmI(local.url, rootPEM: root, identity: ([rogueLeaf.pemString], clientKey))
             }
 
-            // An expired certificate from the right CA fails the handshake too.
+            // An expired certificate from the right CA is refused with its own code, and counted.
             let tenantCA = try tenantCA(dataDirectory: "\(directory)/service", certificatePEM: result.certificateChain[1])
             let expired = try tenantCA.issueDeviceCertificate(
                 deviceID: device.id.hex, publicKey: .init(clientKey.publicKey),
                 attestation: DiceTcbInfo(vendor: "x", model: "x", version: "1", securityVersion: 0, layer: 1, fwids: []),
                 now: Date().addingTimeInterval(-3 * 86_400))
+            let (stale, staleBody) = try await whoAmI(
+                local.url, rootPEM: root, identity: ([expired.pemString] + result.certificateChain.dropFirst(), clientKey))
+            #expect(stale == 401)
+            #expect(staleBody.contains("certificate_expired"))
+            // A certificate for the right device from the right CA, presented without its key, fails the handshake.
             await #expect(throws: (any Error).self) {
-                _ = try await whoAmI(local.url, rootPEM: root, identity: ([expired.pemString] + result.certificateChain.dropFirst(), clientKey))
+                _ = try await whoAmI(local.url, rootPEM: root, identity: (result.certificateChain, P256.Signing.PrivateKey()))
             }
 
             // Released by Contoso and claimed by Fabrikam: Contoso's certificate no longer speaks for it.
@@ -104,6 +109,12 @@ import X509
             let (foreign, foreignBody) = try await whoAmI(local.url, rootPEM: root, identity: identity)
             #expect(foreign == 403)
             #expect(foreignBody.contains("certificate_foreign_tenant"))
+
+            // Every refusal above is counted by its code.
+            let metrics = try await APIClient.with(server: local.url, token: nil, trustRootPEM: root) { try await $0.text("/metrics") }
+            for code in ["certificate_expired", "certificate_foreign_tenant", "device_certificate_required"] {
+                #expect(metrics.contains("rampart_refusals_total{code=\"\(code)\"}"), "\(code) not counted")
+            }
         }
     }
 

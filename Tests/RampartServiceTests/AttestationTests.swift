@@ -60,6 +60,20 @@ import X509
                 // A verifier we did not write accepts it as a TLS client certificate of the tenant's chain.
                 let chain = try result.certificateChain.map { try Certificate(pemEncoded: $0) } + [harness.api.pki.root.certificate]
                 #expect(try await OpenSSL.verify(chain, purpose: "sslclient"))
+                // And shows what it holds: the 24-hour lifetime, client authentication, the attestation extension.
+                let text = try await OpenSSL.text(issued)
+                #expect(text.contains("TLS Web Client Authentication"), "\(text)")
+                #expect(text.contains("Digital Signature"))
+                #expect(text.contains("2.23.133.5.4.1"))
+                #expect(text.contains("CN = \(device.id.hex)") || text.contains("CN=\(device.id.hex)"))
+                let formatter = DateFormatter()
+                formatter.locale = Locale(identifier: "en_US_POSIX")
+                formatter.timeZone = TimeZone(identifier: "GMT")
+                formatter.dateFormat = "MMM d HH:mm:ss yyyy 'GMT'"
+                let dates = text.matches(of: /Not (?:Before|After) ?: +([A-Za-z]+ +\d+ [\d:]+ \d+ GMT)/).compactMap {
+                    formatter.date(from: String($0.1).replacingOccurrences(of: "  ", with: " "))
+                }
+                #expect(dates.count == 2 && dates[1].timeIntervalSince(dates[0]) == 24 * 3600 + 300, "\(dates)")
 
                 let shown = try await client.call(.get, "/v1/tenants/\(tenant.tenant.id)/devices/\(device.id)", token: tenant.token.secret)
                     .decode(DeviceDocument.self)
@@ -70,6 +84,7 @@ import X509
                 let replay = try await client.call(.post, "/v1/attestation/evidence", token: nil, json: try await device.evidence(nonce: nonce))
                 #expect(replay.status == .forbidden)
                 #expect(replay.error?.error == "nonce_replayed")
+                #expect(try await client.call(.get, "/metrics", token: nil).text.contains("rampart_refusals_total{code=\"nonce_replayed\"}"))
             }
         }
     }
@@ -125,6 +140,10 @@ import X509
                 let audit = try await client.call(.get, "/v1/tenants/\(tenant.tenant.id)/audit", token: tenant.token.secret)
                     .decode(ListDocument<AuditEntryDocument>.self).items
                 #expect(audit.contains { $0.action == "device.claim" && $0.outcome == "device_not_genuine" })
+                let metrics = try await client.call(.get, "/metrics", token: nil).text
+                for code in ["device_not_genuine", "device_id_mismatch"] {
+                    #expect(metrics.contains("rampart_refusals_total{code=\"\(code)\"}"), "\(code) not counted")
+                }
             }
         }
     }
@@ -199,6 +218,7 @@ import X509
                 #expect(refused.error?.error == "software_revoked")
                 #expect(refused.error?.message.contains("CVE-2026-0001") == true)
                 #expect(refused.error?.message.contains("must update") == true)
+                #expect(try await client.call(.get, "/metrics", token: nil).text.contains("rampart_refusals_total{code=\"software_revoked\"}"))
             }
         }
     }

@@ -128,6 +128,14 @@ enum OpenSSL {
             + (purpose.map { ["-purpose", $0] } ?? []) + [leaf]
         return try await Command.run("/usr/bin/openssl", arguments).status == 0
     }
+
+    /// `openssl x509 -text` of a certificate.
+    static func text(_ certificate: Certificate) async throws -> String {
+        let directory = try ServiceHarness.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try certificate.pemString.write(toFile: "\(directory)/c.pem", atomically: true, encoding: .utf8)
+        return try await Command.run("/usr/bin/openssl", ["x509", "-noout", "-text", "-in", "\(directory)/c.pem"]).output
+    }
 }
 
 @Suite struct ServerTLSTests {

@@ -22,7 +22,7 @@ public struct TPMError: Error, CustomStringConvertible, Sendable, Equatable {
 
     /// TPM2_RC_OBJECT_MEMORY: every transient object slot is in use (a resource-manager-less
     /// TPM such as swtpm keeps objects that a crashed process never flushed).
-    public static let objectMemory: UInt32 = 0x902
+    public static let objectMemory: UInt32 = CTSS2_RC_OBJECT_MEMORY
 
     init(_ operation: String, returnCode: TSS2_RC) {
         self.operation = operation
@@ -150,14 +150,16 @@ public final class TPM2 {
             "Esys_CreatePrimary")
         akHandle = handle  // owned from here on: deinit flushes it
 
-        guard let area = outPublic?.pointee.publicArea, area.type == TPM2_ALG_ECC,
-            area.parameters.eccDetail.curveID == TPM2_ECC_NIST_P256,
-            area.unique.ecc.x.size <= 32, area.unique.ecc.y.size <= 32
+        guard let outPublic, outPublic.pointee.publicArea.type == TPM2_ALG_ECC,
+            outPublic.pointee.publicArea.parameters.eccDetail.curveID == TPM2_ECC_NIST_P256
         else { throw TPMError("Esys_CreatePrimary", "the TPM returned a key that is not ECC P-256") }
-        let point = area.unique.ecc
+        var point = outPublic.pointee.publicArea.unique.ecc
+        guard point.x.size <= 32, point.y.size <= 32 else {
+            throw TPMError("Esys_CreatePrimary", "the TPM returned a P-256 point with oversized coordinates")
+        }
         akSPKI = p256SPKIPrefix + [0x04]
-            + leftPadded(bytes(of: point.x.buffer, count: point.x.size), to: 32)
-            + leftPadded(bytes(of: point.y.buffer, count: point.y.size), to: 32)
+            + leftPadded(bytes(of: &point.x.buffer, count: point.x.size), to: 32)
+            + leftPadded(bytes(of: &point.y.buffer, count: point.y.size), to: 32)
     }
 
     /// Flushes every loaded transient object (see `init`). Best effort: an object whose public
@@ -232,17 +234,17 @@ public final class TPM2 {
             firstCounter = updateCounter
 
             // Digests come in selection order: bank by bank, ascending index within a bank.
-            let returned = selectedIndices(selectionOut.pointee, bank: TPM2_ALG_SHA256)
-            let digests = elements(of: values.pointee.digests, count: values.pointee.count, as: TPM2B_DIGEST.self)
+            let returned = selectedIndices(selectionOut, bank: TPM2_ALG_SHA256)
             guard !returned.isEmpty else { break }  // the rest is not in the bank
+            var digests = elements(of: &values.pointee.digests, count: values.pointee.count, as: TPM2B_DIGEST.self)
             guard digests.count == returned.count else {
                 throw TPMError("Esys_PCR_Read", "\(returned.count) PCRs selected but \(digests.count) digests returned")
             }
-            for (index, digest) in zip(returned, digests) {
-                guard pending.contains(index), digest.size == 32 else {
+            for (position, index) in returned.enumerated() {
+                guard pending.contains(index), digests[position].size == 32 else {
                     throw TPMError("Esys_PCR_Read", "unexpected value for PCR \(index)")
                 }
-                result[index] = bytes(of: digest.buffer, count: digest.size)
+                result[index] = bytes(of: &digests[position].buffer, count: 32)
                 pending.remove(index)
             }
         }
@@ -279,8 +281,8 @@ public final class TPM2 {
                 &nonce, &scheme, &selection, &quoted, &signature),
             "Esys_Quote")
         guard let quoted, let signature else { throw TPMError("Esys_Quote", "no output") }
-        let attest = bytes(of: quoted.pointee.attestationData, count: quoted.pointee.size)
-        return (attest, try ecdsaSignatureDER(signature.pointee, "Esys_Quote"))
+        let attest = bytes(of: &quoted.pointee.attestationData, count: quoted.pointee.size)
+        return (attest, try ecdsaSignatureDER(signature, "Esys_Quote"))
     }
 
     /// Signs `data` with the AK: the result is a DER ECDSA-Sig-Value over SHA-256(`data`),
@@ -320,7 +322,7 @@ public final class TPM2 {
                 context, akHandle, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, digest, &scheme, ticket, &signature),
             "Esys_Sign")
         guard let signature else { throw TPMError("Esys_Sign", "no output") }
-        return try ecdsaSignatureDER(signature.pointee, "Esys_Sign")
+        return try ecdsaSignatureDER(signature, "Esys_Sign")
     }
 
     // MARK: - NV monotonic counter
@@ -390,7 +392,7 @@ public final class TPM2 {
             Esys_NV_Read(context, ESYS_TR_RH_OWNER, nv, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, 8, 0, &data),
             "Esys_NV_Read")
         guard let data, data.pointee.size == 8 else { throw TPMError("Esys_NV_Read", "a counter is 8 bytes") }
-        return bytes(of: data.pointee.buffer, count: 8).reduce(0) { $0 << 8 | UInt64($1) }  // big-endian
+        return bytes(of: &data.pointee.buffer, count: 8).reduce(0) { $0 << 8 | UInt64($1) }  // big-endian
     }
 
     // MARK: - Endorsement key certificates
@@ -424,11 +426,10 @@ public final class TPM2 {
                 context, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, TPM2_CAP_TPM_PROPERTIES, CTSS2_PT_NV_BUFFER_MAX, 1,
                 &more, &data),
             "Esys_GetCapability(NV_BUFFER_MAX)")
-        let properties = data?.pointee.data.tpmProperties
-        guard let properties, properties.count >= 1, properties.tpmProperty.0.property == CTSS2_PT_NV_BUFFER_MAX
+        guard let properties = data?.pointee.data.tpmProperties, properties.count >= 1,
+            properties.tpmProperty.0.property == CTSS2_PT_NV_BUFFER_MAX
         else { return 512 }  // the PC Client minimum
-        let capacity = MemoryLayout.size(ofValue: TPM2B_MAX_NV_BUFFER().buffer)
-        return max(1, min(Int(properties.tpmProperty.0.value), capacity))
+        return max(1, min(Int(properties.tpmProperty.0.value), Int(TPM2_MAX_NV_BUFFER_SIZE)))
     }
 
     private func readNV(_ nv: ESYS_TR, index: UInt32, chunk: Int) throws -> [UInt8] {
@@ -447,7 +448,7 @@ public final class TPM2 {
                     UInt16(length), UInt16(contents.count), &data),
                 "Esys_NV_Read(0x\(String(index, radix: 16)))")
             guard let data, data.pointee.size > 0 else { throw TPMError("Esys_NV_Read", "no data returned") }
-            contents += bytes(of: data.pointee.buffer, count: min(Int(data.pointee.size), length))
+            contents += bytes(of: &data.pointee.buffer, count: min(Int(data.pointee.size), length))
         }
         return contents
     }
@@ -497,8 +498,8 @@ public final class TPM2 {
                     context, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, TPM2_CAP_HANDLES, next,
                     UInt32(min(limit - handles.count, 254)), &more, &data),
                 "Esys_GetCapability(HANDLES)")
-            guard let list = data?.pointee.data.handles else { break }
-            let page = elements(of: list.handle, count: list.count, as: TPM2_HANDLE.self)
+            guard var list = data?.pointee.data.handles else { break }
+            let page = elements(of: &list.handle, count: list.count, as: TPM2_HANDLE.self)
                 .filter { $0 >> 24 == first >> 24 }
             handles += page.prefix(limit - handles.count)
             guard more == TPM2_YES, let last = page.last, last < UInt32.max else { break }
@@ -533,11 +534,12 @@ public final class TPM2 {
     }
 
     /// Ascending PCR indices selected for `bank` in a selection list.
-    private func selectedIndices(_ list: TPML_PCR_SELECTION, bank: TPM2_ALG_ID) -> [Int] {
+    private func selectedIndices(_ list: UnsafeMutablePointer<TPML_PCR_SELECTION>, bank: TPM2_ALG_ID) -> [Int] {
         var indices: [Int] = []
-        for entry in elements(of: list.pcrSelections, count: list.count, as: TPMS_PCR_SELECTION.self)
+        let count = list.pointee.count
+        for var entry in elements(of: &list.pointee.pcrSelections, count: count, as: TPMS_PCR_SELECTION.self)
         where entry.hash == bank {
-            for (byteIndex, byte) in bytes(of: entry.pcrSelect, count: entry.sizeofSelect).enumerated() {
+            for (byteIndex, byte) in bytes(of: &entry.pcrSelect, count: entry.sizeofSelect).enumerated() {
                 for bit in 0..<8 where byte & (1 << bit) != 0 { indices.append(byteIndex * 8 + bit) }
             }
         }
@@ -561,9 +563,13 @@ private let p256SPKIPrefix: [UInt8] = [
     0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
 ]
 
-/// The first `count` bytes of a C byte array (imported into Swift as a tuple), clamped to its size.
-private func bytes<Tuple>(of tuple: Tuple, count: some BinaryInteger) -> [UInt8] {
-    withUnsafeBytes(of: tuple) { Array($0.prefix(max(0, Int(count)))) }
+// C arrays import as tuples (TPM2B_MAX_NV_BUFFER.buffer has 2048 elements). These helpers take
+// them `inout`, so they are only ever addressed: passing one by value makes the compiler's
+// mandatory passes expand it element by element, which costs ~10 s of build time per use.
+
+/// The first `count` bytes of a C byte array, clamped to its size.
+private func bytes<Tuple>(of tuple: inout Tuple, count: some BinaryInteger) -> [UInt8] {
+    withUnsafeBytes(of: &tuple) { Array($0.prefix(max(0, Int(count)))) }
 }
 
 /// Copies `source` into a C byte array (a tuple) and returns its length for the TPM2B `size`.
@@ -577,10 +583,10 @@ private func fill<Tuple>(_ tuple: inout Tuple, with source: [UInt8], what: Strin
 }
 
 /// The first `count` elements of a C array of structs, clamped to the array's capacity.
-private func elements<Tuple, Element>(of tuple: Tuple, count: some BinaryInteger, as _: Element.Type) -> [Element] {
+private func elements<Tuple, Element>(of tuple: inout Tuple, count: some BinaryInteger, as _: Element.Type) -> [Element] {
     let capacity = MemoryLayout<Tuple>.size / MemoryLayout<Element>.stride
     let n = min(max(0, Int(count)), capacity)
-    return withUnsafeBytes(of: tuple) { raw in
+    return withUnsafeBytes(of: &tuple) { raw in
         (0..<n).map { raw.load(fromByteOffset: $0 * MemoryLayout<Element>.stride, as: Element.self) }
     }
 }
@@ -590,13 +596,14 @@ private func leftPadded(_ value: [UInt8], to length: Int) -> [UInt8] {
 }
 
 /// DER `ECDSA-Sig-Value ::= SEQUENCE { r INTEGER, s INTEGER }` from a TPM ECDSA signature.
-private func ecdsaSignatureDER(_ signature: TPMT_SIGNATURE, _ operation: String) throws -> [UInt8] {
-    guard signature.sigAlg == TPM2_ALG_ECDSA else {
-        throw TPMError(operation, "expected an ECDSA signature, got algorithm 0x\(String(signature.sigAlg, radix: 16))")
+private func ecdsaSignatureDER(_ signature: UnsafeMutablePointer<TPMT_SIGNATURE>, _ operation: String) throws -> [UInt8] {
+    let algorithm = signature.pointee.sigAlg
+    guard algorithm == TPM2_ALG_ECDSA else {
+        throw TPMError(operation, "expected an ECDSA signature, got algorithm 0x\(String(algorithm, radix: 16))")
     }
-    let ecdsa = signature.signature.ecdsa
-    let body = derInteger(bytes(of: ecdsa.signatureR.buffer, count: ecdsa.signatureR.size))
-        + derInteger(bytes(of: ecdsa.signatureS.buffer, count: ecdsa.signatureS.size))
+    var ecdsa = signature.pointee.signature.ecdsa
+    let body = derInteger(bytes(of: &ecdsa.signatureR.buffer, count: ecdsa.signatureR.size))
+        + derInteger(bytes(of: &ecdsa.signatureS.buffer, count: ecdsa.signatureS.size))
     return [0x30] + derLengthBytes(body.count) + body
 }
 

@@ -42,12 +42,29 @@ extension API {
             let claimed = try? JSONDecoder.rampart.decode(AttestationPayload.self, from: payloadBytes),
             let nonce = Data(base64Encoded: claimed.nonce)
         else { throw AttestationError.malformed("payload is not base64 of an AttestationPayload with a base64 nonce") }
-        // The nonce is spent by any evidence naming it, good or bad, so it cannot be retried.
-        if let refusal = try await database.transaction({ db in
-            try await db.consumeNonce(hash: Self.hash(nonce), device: claimed.deviceId, now: now)
-        }) {
+        let nonceHash = Self.hash(nonce)
+        do {
+            return try await verifyAndIssue(evidence, claimed: claimed, nonceHash: nonceHash, now: now)
+        } catch let refusal as ServiceError where !Self.nonceRefusals.contains(refusal.code) {
+            // The nonce is spent by any evidence naming it, good or bad, so it cannot be
+            // retried; and a nonce that was not fresh is the refusal the device hears first.
+            if let nonceRefusal = try await database.transaction({ db in
+                try await db.consumeNonce(hash: nonceHash, device: claimed.deviceId, now: now)
+            }) {
+                throw nonceRefusal
+            }
             throw refusal
         }
+    }
+
+    /// The refusals about the nonce itself.
+    static let nonceRefusals: Set<String> = ["nonce_unknown", "nonce_replayed", "nonce_expired"]
+
+    /// Verifies the evidence against the registered identity, then in one transaction spends
+    /// the nonce, checks the reference values and issues the certificate.
+    private func verifyAndIssue(
+        _ evidence: AttestationEvidence, claimed: AttestationPayload, nonceHash: String, now: Date
+    ) async throws -> AttestationResult {
         guard let claim = try await database.read({ db in try await db.claimedIdentity(of: claimed.deviceId) }) else {
             throw AttestationError.refused(
                 "device_not_claimed", "device \(claimed.deviceId) is not claimed by any tenant; claim it first")
@@ -59,6 +76,7 @@ extension API {
         let payload = verified.payload
         let device = payload.deviceId
         return try await database.transaction { db -> AttestationResult in
+            if let refusal = try await db.consumeNonce(hash: nonceHash, device: device, now: now) { throw refusal }
             // Reference values: the measured runtime must be a release the service trusts.
             guard let release = try await db.release(measurement: verified.runtime.hexString),
                 release.version == payload.softwareVersion

@@ -10,8 +10,9 @@ import X509
 
 /// Maps a mutual-TLS client certificate to a device principal.
 ///
-/// TLS has already checked that the certificate chains to the service root and is within
-/// its validity period. Here: it must be a device certificate (clientAuth, CN = device
+/// TLS has already checked that the certificate chains to the service's intermediate
+/// through a tenant CA (``ServerTLS/deviceChainVerifier(intermediate:)``). Here: it must be
+/// within its validity period (`certificate_expired`), be a device certificate (clientAuth, CN = device
 /// ID) issued by a CA of the tenant that holds the device *now*, so a certificate issued
 /// before the device was released and claimed elsewhere is refused
 /// (`certificate_foreign_tenant`).
@@ -33,6 +34,11 @@ struct DeviceAuthenticator: RouterMiddleware {
             throw ServiceError(403, "certificate_not_a_device", "the client certificate is not a Rampart device certificate")
         }
         let now = api.now()
+        guard certificate.notValidBefore <= now, now <= certificate.notValidAfter else {
+            throw ServiceError(
+                401, "certificate_expired",
+                "this device certificate is valid from \(certificate.notValidBefore) to \(certificate.notValidAfter); attest again")
+        }
         let tenant = try await api.database.read { db -> TenantID? in
             guard let tenant = try await db.owner(of: device) else { return nil }
             let issuers = try await api.pki.tenantCAs(tenant, db: db, now: now).map(\.0)

@@ -4,6 +4,7 @@ import RampartModel
 import SwiftASN1
 public import RampartPKI
 import X509
+import Synchronization
 
 /// Where CA private keys are kept.
 public enum CAKeyCustody: Sendable {
@@ -21,6 +22,9 @@ public struct ServicePKI: Sendable {
     public let root: CertificateAuthority
     public let intermediate: CertificateAuthority
     let custody: CAKeyCustody
+    /// Tenant CAs already read, by row ID. A CA row never changes once written, so an
+    /// entry never goes stale; rotation adds a new row with a new ID.
+    let issuers = IssuerCache()
 
     /// Loads the root and intermediate, creating them on first start.
     static func bootstrap(database: any Database, custody: CAKeyCustody, now: Date) async throws -> ServicePKI {
@@ -109,7 +113,11 @@ public struct ServicePKI: Sendable {
         guard let row = rows.first else {
             throw ServiceError(500, "tenant_ca_missing", "tenant \(tenant) has no active CA")
         }
-        return try Self.authority(from: row, custody: custody)
+        let id = try row.text("id")
+        if let cached = issuers.authority(id) { return cached }
+        let authority = try Self.authority(from: row, custody: custody)
+        issuers.insert(authority, id: id)
+        return authority
     }
 
     /// The PEM chain relying parties install: tenant CA(s), intermediate, root.
@@ -158,3 +166,12 @@ public struct ServicePKI: Sendable {
     }
 }
 
+
+/// Issuing CAs parsed once (certificate, and key read from its file or unsealed) instead
+/// of on every attestation.
+final class IssuerCache: Sendable {
+    private let entries = Mutex<[String: CertificateAuthority]>([:])
+
+    func authority(_ id: String) -> CertificateAuthority? { entries.withLock { $0[id] } }
+    func insert(_ authority: CertificateAuthority, id: String) { entries.withLock { $0[id] = authority } }
+}

@@ -92,7 +92,11 @@ public struct SecurityService: Sendable {
     ) throws -> some ApplicationProtocol {
         Application(
             router: makeRouter(),
-            server: try .tls(.http1(), tlsConfiguration: tls.configuration),
+            server: try .tls(
+                .http1(),
+                configuration: TLSChannelConfiguration(
+                    tlsConfiguration: tls.configuration,
+                    customVerificationCallback: ServerTLS.deviceChainVerifier(intermediate: api.pki.intermediate.certificate))),
             configuration: .init(
                 address: .hostname(configuration.host, port: configuration.port), serverName: "rampart"),
             services: [TenantCARotation(api: api)],

@@ -1,6 +1,9 @@
 import Crypto
 import Foundation
 import NIOSSL
+import HummingbirdTLS
+import NIOCore
+import SwiftASN1
 import RampartPKI
 import RampartModel
 import X509
@@ -42,7 +45,8 @@ struct ServerTLS {
             certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
         tls.minimumTLSVersion = .tlsv13
         // People authenticate with tokens and send no certificate; devices present the
-        // client certificate attestation gave them, which must chain to our root.
+        // client certificate attestation gave them, which must chain to our root
+        // (checked by ``deviceChainVerifier(intermediate:)``).
         tls.certificateVerification = .optionalVerification
         tls.trustRoots = .certificates([try NIOSSLCertificate(bytes: pki.root.certificate.derBytes, format: .der)])
         return ServerTLS(configuration: tls, certificateFingerprint: leafFingerprint, generated: generated)
@@ -83,6 +87,30 @@ struct ServerTLS {
         return names.compactMap { name in
             if case .dnsName(let dns) = name { return dns }
             return nil
+        }
+    }
+
+    /// The client-certificate check during the handshake: the chain must be a device
+    /// certificate signed by a tenant CA that our intermediate signed. Validity dates are
+    /// left to ``DeviceAuthenticator``, so an expired certificate is refused with its own
+    /// code (`certificate_expired`) and counted, instead of ending in a bare TLS alert;
+    /// which tenant CA, and whether it is still that device's tenant, is decided there too.
+    /// The handshake itself still proves the client holds the certificate's key.
+    static func deviceChainVerifier(intermediate: Certificate) -> TLSChannelConfiguration.CustomVerificationCallback {
+        { chain, promise in
+            let verified: Bool
+            if chain.count >= 2, let leaf = try? Certificate(derEncoded: chain[0].toDERBytes()),
+                let tenantCA = try? Certificate(derEncoded: chain[1].toDERBytes())
+            {
+                verified =
+                    tenantCA.issuer == intermediate.subject
+                    && intermediate.publicKey.isValidSignature(tenantCA.signature, for: tenantCA)
+                    && (try? tenantCA.extensions.basicConstraints) == .isCertificateAuthority(maxPathLength: 0)
+                    && leaf.issuer == tenantCA.subject && tenantCA.publicKey.isValidSignature(leaf.signature, for: leaf)
+            } else {
+                verified = false
+            }
+            promise.succeed(verified ? .certificateVerified : .failed)
         }
     }
 }
