@@ -4,16 +4,18 @@ extension Sequence<UInt8> {
     /// Lowercase hexadecimal, two digits a byte: how Rampart writes digests, fingerprints,
     /// serial numbers and device IDs.
     public var hexString: String {
-        var text = ""
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(underestimatedCount * 2)
         for byte in self {
-            text.append(Self.digits[Int(byte >> 4)])
-            text.append(Self.digits[Int(byte & 0x0f)])
+            bytes.append(hexDigits[Int(byte >> 4)])
+            bytes.append(hexDigits[Int(byte & 0x0f)])
         }
-        return text
+        return String(decoding: bytes, as: UTF8.self)
     }
-
-    private static var digits: [Character] { Array("0123456789abcdef") }
 }
+
+/// ASCII `0`–`9`, `a`–`f`.
+private let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 
 extension Array where Element == UInt8 {
     /// Bytes from hexadecimal (either case); `nil` for an odd length or a non-hex digit.

@@ -44,7 +44,8 @@ extension API {
         else { throw AttestationError.malformed("payload is not base64 of an AttestationPayload with a base64 nonce") }
         let nonceHash = Self.hash(nonce)
         do {
-            return try await verifyAndIssue(evidence, claimed: claimed, nonceHash: nonceHash, now: now)
+            return try await verifyAndIssue(
+                evidence, payloadBytes: payloadBytes, claimed: claimed, nonceHash: nonceHash, now: now)
         } catch let refusal as ServiceError where !Self.nonceRefusals.contains(refusal.code) {
             // The nonce is spent by any evidence naming it, good or bad, so it cannot be
             // retried; and a nonce that was not fresh is the refusal the device hears first.
@@ -63,7 +64,7 @@ extension API {
     /// Verifies the evidence against the registered identity, then in one transaction spends
     /// the nonce, checks the reference values and issues the certificate.
     private func verifyAndIssue(
-        _ evidence: AttestationEvidence, claimed: AttestationPayload, nonceHash: String, now: Date
+        _ evidence: AttestationEvidence, payloadBytes: Data, claimed: AttestationPayload, nonceHash: String, now: Date
     ) async throws -> AttestationResult {
         guard let claim = try await database.read({ db in try await db.claimedIdentity(of: claimed.deviceId) }) else {
             throw AttestationError.refused(
@@ -72,7 +73,8 @@ extension API {
         guard let identity = try? Certificate(pemEncoded: claim.certificatePEM) else {
             throw ServiceError(500, "identity_unreadable", "the identity registered for \(claimed.deviceId) cannot be read")
         }
-        let verified = try AttestationVerifier(identity: identity, processor: claim.processor).verify(evidence, now: now)
+        let verified = try AttestationVerifier(identity: identity, processor: claim.processor)
+            .verify(evidence, payloadBytes: payloadBytes, payload: claimed, now: now)
         let payload = verified.payload
         let device = payload.deviceId
         return try await database.transaction { db -> AttestationResult in
@@ -96,12 +98,12 @@ extension API {
             guard try await db.owner(of: device) == claim.tenant else {
                 throw AttestationError.refused("device_not_claimed", "device \(device) changed owner during attestation; try again")
             }
-            let issuer = try await pki.issuingCA(for: claim.tenant, db: db, now: now)
+            let issuer = try await pki.issuingChain(for: claim.tenant, db: db, now: now)
             let result = DiceTcbInfo(
                 vendor: "Rampart", model: "rampartd", version: payload.softwareVersion,
                 securityVersion: release.securityVersion, layer: 1,
                 fwids: [verified.runtime, [UInt8](hexString: verified.measurementDigest) ?? []])
-            let certificate = try issuer.issueDeviceCertificate(
+            let certificate = try issuer.authority.issueDeviceCertificate(
                 deviceID: device.hex, publicKey: verified.clientKey, attestation: result, now: now)
             try await db.insertAttestation(
                 device: device, tenant: claim.tenant, time: now, softwareVersion: payload.softwareVersion,
@@ -109,7 +111,7 @@ extension API {
                 certificateExpiresAt: certificate.notValidAfter)
             return AttestationResult(
                 deviceId: device, tenantId: claim.tenant,
-                certificateChain: [certificate.pemString, issuer.certificate.pemString, pki.intermediate.certificate.pemString],
+                certificateChain: [certificate.pemString] + issuer.chainPEM,
                 expiresAt: certificate.notValidAfter, softwareVersion: payload.softwareVersion,
                 measurementDigest: verified.measurementDigest)
         }

@@ -37,10 +37,8 @@ struct AttestationVerifier: Sendable {
         let measurementDigest: String
     }
 
-    func verify(_ evidence: AttestationEvidence, now: Date) throws -> Verified {
-        guard let payloadBytes = Data(base64Encoded: evidence.payload),
-            let payload = try? JSONDecoder.rampart.decode(AttestationPayload.self, from: payloadBytes)
-        else { throw AttestationError.malformed("payload is not base64 of an AttestationPayload") }
+    /// - Parameters: `payloadBytes` and `payload`: the evidence's payload, decoded once by the caller.
+    func verify(_ evidence: AttestationEvidence, payloadBytes: Data, payload: AttestationPayload, now: Date) throws -> Verified {
         guard let signatureBytes = Data(base64Encoded: evidence.signature),
             let signature = try? P256.Signing.ECDSASignature(derRepresentation: signatureBytes)
         else { throw AttestationError.malformed("signature is not a base64 DER ECDSA signature") }

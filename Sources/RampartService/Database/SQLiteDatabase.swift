@@ -82,22 +82,12 @@ struct SQLiteExecutor: SQLExecutor {
 
     /// `$1` → `?1`: SQLite would read `$1` as a *named* parameter numbered by first appearance.
     static func numberedPlaceholders(_ sql: String) -> String {
-        var output = ""
-        output.reserveCapacity(sql.utf8.count)
-        var previousWasDollar = false
-        for character in sql {
-            if previousWasDollar {
-                output.append(character.isNumber ? "?" : "$")
-                previousWasDollar = false
-            }
-            if character == "$" {
-                previousWasDollar = true
-                continue
-            }
-            output.append(character)
+        var bytes = Array(sql.utf8)
+        for index in bytes.indices.dropLast()
+        where bytes[index] == UInt8(ascii: "$") && (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index + 1]) {
+            bytes[index] = UInt8(ascii: "?")
         }
-        if previousWasDollar { output.append("$") }
-        return output
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     static func data(_ value: SQLValue) -> SQLiteData {

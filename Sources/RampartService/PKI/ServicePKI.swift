@@ -105,6 +105,12 @@ public struct ServicePKI: Sendable {
 
     /// The CA that signs the tenant's device certificates now: the newest one already active.
     func issuingCA(for tenant: TenantID, db: any SQLExecutor, now: Date) async throws -> CertificateAuthority {
+        try await issuingChain(for: tenant, db: db, now: now).authority
+    }
+
+    /// The tenant's issuing CA with the PEM chain above a certificate it issues
+    /// (tenant CA, intermediate), both read and encoded once per CA.
+    func issuingChain(for tenant: TenantID, db: any SQLExecutor, now: Date) async throws -> IssuerCache.Issuer {
         let rows = try await db.query(
             """
             SELECT * FROM certificate_authorities WHERE tenant_id = $1 AND activates_at <= $2 AND not_after > $2
@@ -113,11 +119,17 @@ public struct ServicePKI: Sendable {
         guard let row = rows.first else {
             throw ServiceError(500, "tenant_ca_missing", "tenant \(tenant) has no active CA")
         }
+        return try issuer(from: row)
+    }
+
+    private func issuer(from row: SQLRow) throws -> IssuerCache.Issuer {
         let id = try row.text("id")
-        if let cached = issuers.authority(id) { return cached }
+        if let cached = issuers.issuer(id) { return cached }
         let authority = try Self.authority(from: row, custody: custody)
-        issuers.insert(authority, id: id)
-        return authority
+        let issuer = IssuerCache.Issuer(
+            authority: authority, chainPEM: [authority.certificate.pemString, intermediate.certificate.pemString])
+        issuers.insert(issuer, id: id)
+        return issuer
     }
 
     /// The PEM chain relying parties install: tenant CA(s), intermediate, root.
@@ -170,8 +182,14 @@ public struct ServicePKI: Sendable {
 /// Issuing CAs parsed once (certificate, and key read from its file or unsealed) instead
 /// of on every attestation.
 final class IssuerCache: Sendable {
-    private let entries = Mutex<[String: CertificateAuthority]>([:])
+    struct Issuer: Sendable {
+        let authority: CertificateAuthority
+        /// PEM: the CA's certificate, then the intermediate's.
+        let chainPEM: [String]
+    }
 
-    func authority(_ id: String) -> CertificateAuthority? { entries.withLock { $0[id] } }
-    func insert(_ authority: CertificateAuthority, id: String) { entries.withLock { $0[id] = authority } }
+    private let entries = Mutex<[String: Issuer]>([:])
+
+    func issuer(_ id: String) -> Issuer? { entries.withLock { $0[id] } }
+    func insert(_ issuer: Issuer, id: String) { entries.withLock { $0[id] = issuer } }
 }
