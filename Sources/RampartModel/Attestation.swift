@@ -203,8 +203,16 @@ public struct RevokeReleaseRequest: APIRequestBody {
     public init(reason: String) { self.reason = reason }
 }
 
+/// The anti-rollback counters a device reports in its evidence, by name.
+public enum MonotonicCounter: String, Codable, Sendable, CaseIterable {
+    /// The security version of the newest system software installed.
+    case systemSoftware = "system-software"
+    /// The security version floor for applications.
+    case applications
+}
+
 /// Refusal codes after which a device must update its system software before it can
 /// attest again. It may still check for updates, so it can recover.
 public enum UpdateRequired {
-    public static let codes: Set<String> = ["software_unknown", "software_revoked"]
+    public static let codes: Set<String> = ["software_unknown", "software_revoked", "software_rolled_back"]
 }

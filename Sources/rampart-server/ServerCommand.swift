@@ -62,8 +62,11 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String?
 
-    @Option(name: .customLong("manufacturer-ca"), help: "PEM file of a manufacturer CA whose devices are genuine (repeatable).")
+    @Option(name: .customLong("manufacturer-ca"), help: "PEM file of a device manufacturer CA: it signs devices' identity certificates (repeatable).")
     var manufacturerCAs: [String] = []
+
+    @Option(name: .customLong("tpm-vendor-ca"), help: "PEM file of a TPM vendor CA: it signs TPM endorsement-key certificates (repeatable).")
+    var tpmVendorCAs: [String] = []
 
     @Option(name: .customLong("config"), help: "JSON settings file (also $RAMPART_CONFIG_FILE); flags and environment win over it.")
     var configFile: String?
@@ -93,7 +96,7 @@ struct ServerCommand: AsyncParsableCommand {
             dataDirectory: dataDirectory, host: host, port: port, database: databaseURL,
             keyEncryptionKeyFile: keyEncryptionKeyFile, tlsCertificate: tlsCertificate, tlsKey: tlsKey,
             hostnames: hostnames.isEmpty ? nil : hostnames, bootstrapTokenFile: bootstrapTokenFile, logLevel: logLevel,
-            manufacturerCAs: manufacturerCAs.isEmpty ? nil : manufacturerCAs)
+            manufacturerCAs: manufacturerCAs.isEmpty ? nil : manufacturerCAs, tpmVendorCAs: tpmVendorCAs.isEmpty ? nil : tpmVendorCAs)
         var layers = [flags, try ServerSettings(environment: environment)]
         if let file = configFile ?? environment["RAMPART_CONFIG_FILE"] {
             layers.append(try ServerSettings(file: file))

@@ -47,8 +47,13 @@ struct StateOptions: ParsableArguments {
         }
     }
 
-    /// An in-process monitor that has measured this launch.
-    func launchedMonitor() async throws -> SecurityMonitor {
+    /// The device's security monitor: the one running on its socket when there is one (a
+    /// second launch would reset the TPM's launch PCR under it), else one in this process
+    /// that has measured this launch.
+    func launchedMonitor(socket: String? = nil) async throws -> any SecurityMonitorInterface {
+        if let socket { return MonitorClient(socketPath: socket) }
+        let running = MonitorClient(socketPath: state.socketPath)
+        if FileManager.default.fileExists(atPath: state.socketPath), (try? await running.identity()) != nil { return running }
         let monitor = SecurityMonitor(processor: try state.openProcessor(), softwareVersion: runtimeVersion)
         try await monitor.launch(state.launchComponents())
         return monitor
@@ -140,14 +145,19 @@ struct Monitor: AsyncParsableCommand {
         discussion: """
             The only process that opens the security processor. Run it as its own user with the \
             state directory owned by that user to keep keys out of the runtime's reach. It \
-            answers identity, evidence and counter requests on --socket (mode 0600) until stopped.
+            answers identity, evidence and counter requests on --socket (mode 0660: give the runtime's \
+            user the socket's group) until stopped.
             """)
     @OptionGroup var options: StateOptions
     @Option(help: "The socket path (default <state-dir>/monitor.sock).") var socket: String?
 
     func run() async throws {
-        let monitor = try await options.launchedMonitor()
         let path = socket ?? options.state.socketPath
+        if FileManager.default.fileExists(atPath: path), (try? await MonitorClient(socketPath: path).identity()) != nil {
+            throw ValidationError("a security monitor already runs on \(path)")
+        }
+        let monitor = SecurityMonitor(processor: try options.state.openProcessor(), softwareVersion: runtimeVersion)
+        try await monitor.launch(options.state.launchComponents())
         let identity = try await monitor.identity()
         try await MonitorServer.run(monitor, socketPath: path) {
             print("security monitor for \(identity.deviceId) (\(identity.securityProcessor.rawValue)) on \(path)")
@@ -180,8 +190,7 @@ struct Attest: AsyncParsableCommand {
     @OptionGroup var service: ServiceOptions
 
     func run() async throws {
-        let monitor: any SecurityMonitorInterface =
-            if let socket = service.monitorSocket { MonitorClient(socketPath: socket) } else { try await options.launchedMonitor() }
+        let monitor = try await options.launchedMonitor(socket: service.monitorSocket)
         let credential = try await DeviceSession.attest(
             server: service.server, fingerprint: service.fingerprint, monitor: monitor, timeout: service.requestTimeout)
         try save(credential, in: options.state)

@@ -99,6 +99,21 @@ import X509
                 _ = try await whoAmI(local.url, rootPEM: root, identity: (result.certificateChain, P256.Signing.PrivateKey()))
             }
 
+            // A certificate that is itself a CA, from the right tenant CA, fails the handshake.
+            let subCA = try tenantCA.issueSubordinate(commonName: device.id.hex, lifetime: .tenantCA, maxPathLength: 0, now: Date())
+            await #expect(throws: (any Error).self) {
+                _ = try await whoAmI(
+                    local.url, rootPEM: root, identity: ([subCA.certificate.pemString] + result.certificateChain.dropFirst(), try P256.Signing.PrivateKey(pemRepresentation: subCA.privateKeyPEM)))
+            }
+
+            // Once the operator revokes the release the certificate was issued for, it stops working at once.
+            _ = try await APIClient.with(server: local.url, token: local.bootstrapToken, trustRootPEM: root) {
+                try await $0.revokeRelease(version: TestDevice.version, reason: "flaw")
+            }
+            let (revoked, revokedBody) = try await whoAmI(local.url, rootPEM: root, identity: identity)
+            #expect(revoked == 403)
+            #expect(revokedBody.contains("software_revoked"))
+
             // Released by Contoso and claimed by Fabrikam: Contoso's certificate no longer speaks for it.
             try await APIClient.with(server: local.url, token: contoso.token.secret, trustRootPEM: root) {
                 try await $0.releaseDevice(device.id, tenant: contoso.tenant.id)

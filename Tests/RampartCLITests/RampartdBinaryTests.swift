@@ -95,7 +95,7 @@ import Testing
             let port = try PostgresTestServer.freePort()
             let server = ["--data-dir", "\(directory)/service", "--port", "\(port)", "--bootstrap-token-file", "\(directory)/bootstrap",
                           "--manufacturer-ca", "\(directory)/mfg/ca.pem"]
-                + SwtpmTestServer.localCACertificates.flatMap { ["--manufacturer-ca", $0] }
+                + SwtpmTestServer.localCACertificates.flatMap { ["--tpm-vendor-ca", $0] }
             var service = try Spawned(ServerBinaryTests.binary, server, log: "\(directory)/service1.log")
             let started = try await service.waitForOutput(containing: "root CA SHA-256")
             let fingerprint = String(try #require(started.firstMatch(of: /root CA SHA-256: +([0-9a-f]{64})/)?.1))

@@ -261,6 +261,7 @@ import X509
 
                 // A nonce issued to another device, or never issued.
                 let other = try await harness.device()
+                try await claim(other)
                 let theirs = try await challenge(client, other.id)
                 #expect(try await submit(try await device.evidence(nonce: theirs)) == "nonce_unknown")
                 #expect(try await submit(try await device.evidence(nonce: Data(count: 32).base64EncodedString())) == "nonce_unknown")
@@ -278,7 +279,6 @@ import X509
                         == "measurement_mismatch")
 
                 // Another genuine device's Alias certificate and key, speaking for my device ID.
-                try await claim(other)
                 let borrowedFrom = try await other.evidence(nonce: try await challenge(client, device.id))
                 var speaking = try payload(of: borrowedFrom)
                 speaking.deviceId = device.id
@@ -286,9 +286,37 @@ import X509
                     try await submit(try resigned(borrowedFrom, speaking, by: other.dice.aliasKey(measurement: TestDevice.runtime)))
                         == "device_not_genuine")
 
-                // A genuine device nobody claimed.
+                // An Alias certificate naming my DeviceID certificate as issuer, signed by another key.
+                let forger = P256.Signing.PrivateKey()
+                let aliasKey = P256.Signing.PrivateKey()
+                let identity = try Certificate(pemEncoded: device.record.identityCertificate)
+                let fakeAlias = try Certificate(
+                    version: .v3, serialNumber: Certificate.SerialNumber(), publicKey: .init(aliasKey.publicKey),
+                    notValidBefore: Date().addingTimeInterval(-60), notValidAfter: Date().addingTimeInterval(3600),
+                    issuer: identity.subject, subject: identity.subject,
+                    extensions: try Certificate.Extensions {
+                        try DiceTcbInfo(
+                            vendor: "Rampart", model: "rampartd", version: TestDevice.version, securityVersion: 1, layer: 1,
+                            fwids: [TestDevice.runtime]
+                        ).certificateExtension()
+                    }, issuerPrivateKey: .init(forger))
+                var posing = try await device.evidence(nonce: try await challenge(client, device.id))
+                posing.certificateChain = [fakeAlias.pemString]
+                #expect(try await submit(try resigned(posing, try payload(of: posing), by: aliasKey)) == "device_not_genuine")
+
+                // A genuine device nobody claimed gets no nonce, and evidence without one is refused.
                 let unclaimed = try await harness.device()
-                #expect(try await submit(try await unclaimed.evidence(nonce: try await challenge(client, unclaimed.id))) == "device_not_claimed")
+                let noNonce = try await client.call(
+                    .post, "/v1/attestation/challenge", token: nil, json: AttestationChallengeRequest(deviceId: unclaimed.id))
+                #expect(noNonce.status == .forbidden)
+                #expect(noNonce.error?.error == "device_not_claimed")
+                #expect(try await submit(try await unclaimed.evidence(nonce: theirs)) == "nonce_unknown")
+
+                // A device whose counters say it installed newer system software than it now runs: a rollback.
+                let rolledBack = try await harness.device()
+                try await claim(rolledBack)
+                for _ in 0..<3 { _ = try await rolledBack.monitor.incrementCounter(.systemSoftware) }
+                #expect(try await submit(try await rolledBack.evidence(nonce: try await challenge(client, rolledBack.id))) == "software_rolled_back")
 
                 // A device running software nobody published.
                 let modified = try await TestDevice.make(manufacturer: harness.manufacturer, runtime: Array(SHA256.hash(data: Data("patched".utf8))))
@@ -305,7 +333,7 @@ import X509
                 let metrics = try await client.call(.get, "/metrics", token: nil).text
                 for code in [
                     "nonce_expired", "nonce_unknown", "evidence_signature_invalid", "measurement_mismatch",
-                    "device_not_genuine", "device_not_claimed", "software_unknown",
+                    "device_not_genuine", "device_not_claimed", "software_unknown", "software_rolled_back",
                 ] {
                     #expect(metrics.contains("rampart_refusals_total{code=\"\(code)\"}"), "\(code) not counted")
                 }

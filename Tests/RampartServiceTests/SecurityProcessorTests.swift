@@ -71,7 +71,7 @@ import X509
     @Test(arguments: SecurityProcessorKind.allCases)
     func measuredLaunchIsAttestedAndForgeriesAreRefused(kind: SecurityProcessorKind) async throws {
         try await Self.with(kind) { configuration, state in
-            try await ServiceHarness.with(.sqlite, trusting: SwtpmTestServer.localCACertificates) { harness in
+            try await ServiceHarness.with(.sqlite, tpmVendors: SwtpmTestServer.localCACertificates) { harness in
                 try await harness.test { client in
                     let record = try await state.provision(configuration, manufacturer: harness.manufacturer)
                     // What a launch measures: the runtime, its configuration, each installed image.
@@ -80,7 +80,8 @@ import X509
                     try Data(#"{"server":"https://rampart.example"}"#.utf8).write(to: URL(fileURLWithPath: state.configPath))
                     try FileManager.default.createDirectory(atPath: state.imagesDirectory, withIntermediateDirectories: true)
                     try Data("wasm app".utf8).write(to: URL(fileURLWithPath: "\(state.imagesDirectory)/telemetry"))
-                    let monitor = SecurityMonitor(processor: try state.openProcessor(), softwareVersion: "2.0.0")
+                    let processor = try state.openProcessor()
+                    let monitor = SecurityMonitor(processor: processor, softwareVersion: "2.0.0")
                     try await monitor.launch(state.launchComponents(runtime: runtimeFile))
                     let identity = try await monitor.identity()
                     #expect(identity.measurements.map(\.name) == ["rampartd", "config", "image:telemetry"])
@@ -90,6 +91,25 @@ import X509
                         .post, "/v1/os/releases", token: harness.operatorToken,
                         json: PublishReleaseRequest(version: "2.0.0", measurement: runtime))
                     let tenant = try await client.createTenant("Contoso", operatorToken: harness.operatorToken)
+                    // Claimed as the other kind of processor, the record is refused: its certificate does not fit.
+                    var otherKind = record
+                    otherKind.securityProcessor = kind == .tpm2 ? .softwareDICE : .tpm2
+                    if kind == .tpm2 { otherKind.endorsementKeyCertificate = nil } else {
+                        otherKind.endorsementKeyCertificate = try String(contentsOfFile: SwtpmTestServer.localCACertificates[0], encoding: .utf8)
+                    }
+                    let switched = try await client.call(
+                        .post, "/v1/tenants/\(tenant.tenant.id)/devices", token: tenant.token.secret,
+                        json: ClaimDeviceRequest(record: otherKind))
+                    #expect(switched.error?.error == "device_not_genuine", "\(switched.text)")
+                    if kind == .tpm2 {
+                        // An EK certificate that is not one: the manufacturer-signed identity certificate in its place.
+                        var fakeEK = record
+                        fakeEK.endorsementKeyCertificate = record.identityCertificate
+                        let refused = try await client.call(
+                            .post, "/v1/tenants/\(tenant.tenant.id)/devices", token: tenant.token.secret,
+                            json: ClaimDeviceRequest(record: fakeEK))
+                        #expect(refused.error?.error == "device_not_genuine", "\(refused.text)")
+                    }
                     let claimed = try await client.call(
                         .post, "/v1/tenants/\(tenant.tenant.id)/devices", token: tenant.token.secret,
                         json: ClaimDeviceRequest(record: record))
@@ -119,7 +139,6 @@ import X509
                     #expect(try await submit(edited).error?.error == "evidence_signature_invalid")
 
                     // Evidence the security processor really signed, but over a log that is not what it measured.
-                    let processor = try state.openProcessor()
                     var lying = try await monitor.evidence(nonce: try await nonce(), clientKey: clientKey)
                     var lie = try JSONDecoder.rampart.decode(AttestationPayload.self, from: Data(base64Encoded: lying.payload)!)
                     lie.measurements = [lie.measurements[0]]
@@ -142,19 +161,29 @@ import X509
                         #expect(try await submit(lying).error?.error == "measurement_mismatch")
                     }
 
-                    // A quote or signature from another device of the same maker, for this device's ID.
+                    // A quote or signature from another device of the same kind, for this device's ID.
                     let otherState = DeviceState(directory: "\(state.directory)-other")
                     defer { try? FileManager.default.removeItem(atPath: otherState.directory) }
-                    _ = try await otherState.provision(.init(kind: .softwareDICE), manufacturer: harness.manufacturer)
-                    let impostor = SecurityMonitor(processor: try otherState.openProcessor(), softwareVersion: "2.0.0")
-                    try await impostor.launch(runtime: [UInt8](hexString: runtime)!)
-                    var stolen = try await impostor.evidence(nonce: try await nonce(), clientKey: clientKey)
-                    var stolenPayload = try JSONDecoder.rampart.decode(AttestationPayload.self, from: Data(base64Encoded: stolen.payload)!)
-                    stolenPayload.deviceId = record.deviceId
-                    stolen.payload = try JSONEncoder.rampart.encode(stolenPayload).base64EncodedString()
-                    let stolenAnswer = try await submit(stolen)
-                    #expect(["device_not_genuine", "evidence_signature_invalid", "evidence_malformed"].contains(stolenAnswer.error?.error ?? ""),
-                            "\(stolenAnswer.text)")
+                    func impostorEvidence(_ configuration: DeviceState.ProcessorConfiguration) async throws -> AttestationEvidence {
+                        _ = try await otherState.provision(configuration, manufacturer: harness.manufacturer)
+                        let impostor = SecurityMonitor(processor: try otherState.openProcessor(), softwareVersion: "2.0.0")
+                        try await impostor.launch(runtime: [UInt8](hexString: runtime)!)
+                        var stolen = try await impostor.evidence(nonce: try await nonce(), clientKey: clientKey)
+                        var stolenPayload = try JSONDecoder.rampart.decode(AttestationPayload.self, from: Data(base64Encoded: stolen.payload)!)
+                        stolenPayload.deviceId = record.deviceId
+                        stolen.payload = try JSONEncoder.rampart.encode(stolenPayload).base64EncodedString()
+                        return stolen
+                    }
+                    switch kind {
+                    case .softwareDICE:
+                        let stolen = try await impostorEvidence(.init(kind: .softwareDICE))
+                        #expect(try await submit(stolen).error?.error == "device_not_genuine")
+                    case .tpm2:
+                        try await SwtpmTestServer.with { otherTPM in
+                            let stolen = try await impostorEvidence(.init(kind: .tpm2, tcti: otherTPM.tcti))
+                            #expect(try await submit(stolen).error?.error == "evidence_signature_invalid")
+                        }
+                    }
                 }
             }
         }
@@ -174,7 +203,7 @@ import X509
                 group.addTask { try await MonitorServer.run(monitor, socketPath: socket) { readyContinuation.yield() } }
                 for await _ in ready { break }
                 let mode = try FileManager.default.attributesOfItem(atPath: socket)[.posixPermissions] as? Int
-                #expect(mode == 0o600)
+                #expect(mode == 0o660)
 
                 let client = MonitorClient(socketPath: socket)
                 let identity = try await client.identity()

@@ -23,10 +23,12 @@ public struct LocalService: Sendable {
 
     /// Starts the service, runs `body`, then shuts the service down gracefully.
     public static func run<T: Sendable>(
-        dataDirectory: String, manufacturerCAPaths: [String] = [], logger: Logger, _ body: (LocalService) async throws -> T
+        dataDirectory: String, manufacturerCAPaths: [String] = [], tpmVendorCAPaths: [String] = [], logger: Logger,
+        _ body: (LocalService) async throws -> T
     ) async throws -> T {
         var configuration = ServerConfiguration(dataDirectory: dataDirectory, port: 0, logLevel: logger.logLevel)
         configuration.manufacturerCAPaths = manufacturerCAPaths
+        configuration.tpmVendorCAPaths = tpmVendorCAPaths
         return try await SecurityService.withDatabase(configuration, logger: logger) { database in
             try await serve(configuration, database: database, logger: logger, body)
         }

@@ -3,8 +3,9 @@ import NIOCore
 import NIOPosix
 public import RampartModel
 
-// The security monitor's socket: a Unix stream socket (mode 0600, in the device's 0700
-// state directory) carrying one JSON object per line each way. One request, one answer.
+// The security monitor's socket: a Unix stream socket (mode 0660, so a runtime running as
+// another user of the socket's group can reach it) carrying one JSON object per line each
+// way. One request, one answer.
 
 struct MonitorRequest: Codable, Sendable {
     enum Operation: String, Codable, Sendable { case identity, evidence, counter, increment }
@@ -32,13 +33,22 @@ public enum MonitorServer {
     public static func run(
         _ monitor: any SecurityMonitorInterface, socketPath: String, ready: @Sendable () -> Void = {}
     ) async throws {
-        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .bind(unixDomainSocketPath: socketPath, cleanupExistingSocketFile: true) { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+        // Created 0600 (umask), then opened to the group: never briefly open to everyone.
+        let previous = umask(0o177)
+        let server: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
+        do {
+            server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .bind(unixDomainSocketPath: socketPath, cleanupExistingSocketFile: true) { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                    }
                 }
-            }
-        chmod(socketPath, 0o600)
+            umask(previous)
+        } catch {
+            umask(previous)
+            throw error
+        }
+        chmod(socketPath, 0o660)
         ready()
         try await withThrowingDiscardingTaskGroup { group in
             try await server.executeThenClose { connections in

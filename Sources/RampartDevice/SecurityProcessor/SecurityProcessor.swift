@@ -50,13 +50,7 @@ public struct SignedEvidence: Sendable {
     }
 }
 
-/// The anti-rollback counters a device keeps. On a TPM each is an NV counter index.
-public enum MonotonicCounter: String, Codable, Sendable, CaseIterable {
-    /// The security version of the newest system software installed.
-    case systemSoftware = "system-software"
-    /// The security version floor for applications.
-    case applications
-
+extension MonotonicCounter {
     /// The TPM NV index (owner range 0x01000000–0x013FFFFF).
     var nvIndex: UInt32 {
         switch self {

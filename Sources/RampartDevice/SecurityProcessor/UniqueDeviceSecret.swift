@@ -19,7 +19,12 @@ public struct UniqueDeviceSecret: Sendable {
         }
         var generator = SystemRandomNumberGenerator()
         let secret = try UniqueDeviceSecret(bytes: (0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) })
-        try SecretFile.write(secret.bytes.hexString + "\n", to: path)
+        do {
+            try SecretFile.create(secret.bytes.hexString + "\n", at: path)
+        } catch {
+            if FileManager.default.fileExists(atPath: path) { throw DeviceError.alreadyProvisioned(path) }
+            throw error
+        }
         return secret
     }
 

@@ -29,6 +29,10 @@ extension API {
         let nonce = Data((0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) })
         let expiresAt = now.addingTimeInterval(Self.nonceLifetime)
         try await database.transaction { db in
+            // Only for claimed devices, so nobody can fill the table with nonces for made-up IDs.
+            guard try await db.owner(of: device) != nil else {
+                throw AttestationError.refused("device_not_claimed", "device \(device) is not claimed by any tenant; claim it first")
+            }
             try await db.insertNonce(hash: Self.hash(nonce), device: device, expiresAt: expiresAt, now: now)
         }
         return AttestationChallenge(nonce: nonce.base64EncodedString(), expiresAt: expiresAt)
@@ -86,6 +90,13 @@ extension API {
                 throw AttestationError.refused(
                     "software_unknown",
                     "system software \(payload.softwareVersion) (SHA-256 \(verified.runtime.hexString.prefix(16))…) is not a release this service trusts; the device must update"
+                )
+            }
+            // Anti-rollback: never below the newest security version the device has installed.
+            if let floor = payload.counters[MonotonicCounter.systemSoftware.rawValue], UInt64(release.securityVersion) < floor {
+                throw AttestationError.refused(
+                    "software_rolled_back",
+                    "system software \(release.version) has security version \(release.securityVersion), below the \(floor) this device has installed; the device must update"
                 )
             }
             if release.revokedAt != nil {

@@ -21,7 +21,7 @@ extension API {
                 _ = try context.authorize(tenant, .contributor)
                 let body = try await request.decodeBody(ClaimDeviceRequest.self)
                 let now = now()
-                _ = try Genuineness(manufacturers: manufacturerCAs).verify(body.record, now: now)
+                _ = try genuineness.verify(body.record, now: now)
                 let device = try await database.transaction { db in
                     if let group = body.deviceGroupId, try await db.deviceGroup(group, in: tenant) == nil {
                         throw ServiceError.notFound("device group", group.description)

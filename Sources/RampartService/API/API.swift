@@ -11,8 +11,8 @@ import X509
 public struct API: Sendable {
     let database: any Database
     let pki: ServicePKI
-    /// The manufacturer CAs whose devices are genuine.
-    let manufacturerCAs: [Certificate]
+    /// Which devices are genuine: the manufacturer and TPM vendor CAs.
+    let genuineness: Genuineness
     let now: @Sendable () -> Date
     let logger: Logger
 

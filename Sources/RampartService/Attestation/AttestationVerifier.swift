@@ -55,6 +55,12 @@ struct AttestationVerifier: Sendable {
         guard let identityKey = P256.Signing.PublicKey(identity.publicKey) else {
             throw AttestationError.refused("device_not_genuine", "the registered identity key is not an ECDSA P-256 key")
         }
+        // The identity's shape must fit the path (checked at claim too): only a DICE DeviceID
+        // certificate may certify keys, so a TPM's restricted key cannot pose as one.
+        let certifiesKeys = (try? identity.extensions.keyUsage)?.keyCertSign ?? false
+        guard certifiesKeys == (processor == .softwareDICE) else {
+            throw AttestationError.refused("device_not_genuine", "the registered identity does not fit a \(processor.rawValue) device")
+        }
 
         switch processor {
         case .softwareDICE:

@@ -39,18 +39,27 @@ struct DeviceAuthenticator: RouterMiddleware {
                 401, "certificate_expired",
                 "this device certificate is valid from \(certificate.notValidBefore) to \(certificate.notValidAfter); attest again")
         }
-        let tenant = try await api.database.read { db -> TenantID? in
-            guard let tenant = try await db.owner(of: device) else { return nil }
+        let (tenant, revoked) = try await api.database.read { db -> (TenantID?, Bool?) in
+            guard let tenant = try await db.owner(of: device) else { return (nil, nil) }
             let issuers = try await api.pki.tenantCAs(tenant, db: db, now: now).map(\.0)
             let issued = issuers.contains { issuer in
                 issuer.subject == certificate.issuer && issuer.publicKey.isValidSignature(certificate.signature, for: certificate)
             }
-            return issued ? tenant : nil
+            guard issued else { return (nil, nil) }
+            return (tenant, try await db.certificateRevoked(serial: certificate.serialHex, device: device))
         }
         guard let tenant else {
             throw ServiceError(
                 403, "certificate_foreign_tenant",
                 "this certificate was not issued by the CA of the tenant that holds device \(device) now; attest again")
+        }
+        guard let revoked else {
+            throw ServiceError(403, "certificate_unknown", "this service has no record of issuing this certificate to \(device)")
+        }
+        guard !revoked else {
+            throw ServiceError(
+                403, "software_revoked",
+                "this certificate was issued for system software that has since been revoked; the device must update and attest again")
         }
         var context = context
         context.principal = .device(device, tenant: tenant)

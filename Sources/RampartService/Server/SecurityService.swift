@@ -5,6 +5,7 @@ public import Logging
 import NIOCore
 import RampartModel
 import RampartPKI
+import X509
 public import ServiceLifecycle
 
 /// The Security Service, assembled: storage opened and migrated, CAs loaded (or created
@@ -73,13 +74,20 @@ public struct SecurityService: Sendable {
             logger.info("applied migration", metadata: ["version": "\(migration.version)", "name": "\(migration.name)"])
         }
         let pki = try await ServicePKI.bootstrap(database: database, custody: custody, now: now())
-        let manufacturers = try configuration.manufacturerCAPaths.flatMap { path in
-            guard let text = try? String(contentsOfFile: path, encoding: .utf8),
-                let certificates = try? certificates(fromPEMBundle: text), !certificates.isEmpty
-            else { throw ConfigurationError("\(path) holds no PEM certificate for --manufacturer-ca") }
-            return certificates
+        func anchors(_ paths: [String], flag: String) throws -> [Certificate] {
+            try paths.flatMap { path in
+                guard let text = try? String(contentsOfFile: path, encoding: .utf8),
+                    let certificates = try? certificates(fromPEMBundle: text), !certificates.isEmpty
+                else { throw ConfigurationError("\(path) holds no PEM certificate for \(flag)") }
+                return certificates
+            }
         }
-        let api = API(database: database, pki: pki, manufacturerCAs: manufacturers, now: now, logger: logger)
+        let api = API(
+            database: database, pki: pki,
+            genuineness: Genuineness(
+                manufacturers: try anchors(configuration.manufacturerCAPaths, flag: "--manufacturer-ca"),
+                tpmVendors: try anchors(configuration.tpmVendorCAPaths, flag: "--tpm-vendor-ca")),
+            now: now, logger: logger)
         let bootstrapToken = try await issueBootstrapToken(api: api, file: configuration.bootstrapTokenFile)
         let tls = try ServerTLS.make(configuration: configuration, pki: pki, now: now())
         return SecurityService(configuration: configuration, api: api, tls: tls, bootstrapToken: bootstrapToken)

@@ -21,9 +21,12 @@ public struct ServerConfiguration: Sendable, CustomStringConvertible {
     /// Where to write the first-start bootstrap token (mode 0600) besides printing it.
     public var bootstrapTokenFile: String?
     public var logLevel: Logger.Level
-    /// PEM files of the manufacturer CAs whose devices are genuine (DeviceID certificates
-    /// or TPM EK certificates chain to one of them).
+    /// PEM files of the device manufacturer CAs: they sign devices' identity certificates
+    /// (the DICE DeviceID key, or the TPM attestation key) at provisioning.
     public var manufacturerCAPaths: [String] = []
+    /// PEM files of the TPM vendor CAs: they sign the endorsement-key certificates in
+    /// TPMs. Kept apart, so a TPM maker's CA can never vouch for a device identity.
+    public var tpmVendorCAPaths: [String] = []
 
     public init(
         dataDirectory: String = "./rampart-data", host: String = "127.0.0.1", port: Int = 8443,

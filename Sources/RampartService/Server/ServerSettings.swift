@@ -25,14 +25,16 @@ public struct ServerSettings: Codable, Sendable, Equatable {
     public var bootstrapTokenFile: String?
     public var logLevel: String?
     public var manufacturerCAs: [String]?
+    public var tpmVendorCAs: [String]?
 
     public init(
         dataDirectory: String? = nil, host: String? = nil, port: Int? = nil, database: String? = nil,
         keyEncryptionKeyFile: String? = nil, tlsCertificate: String? = nil, tlsKey: String? = nil,
         hostnames: [String]? = nil, bootstrapTokenFile: String? = nil, logLevel: String? = nil,
-        manufacturerCAs: [String]? = nil
+        manufacturerCAs: [String]? = nil, tpmVendorCAs: [String]? = nil
     ) {
         self.manufacturerCAs = manufacturerCAs
+        self.tpmVendorCAs = tpmVendorCAs
         self.dataDirectory = dataDirectory
         self.host = host
         self.port = port
@@ -47,7 +49,7 @@ public struct ServerSettings: Codable, Sendable, Equatable {
 
     static let knownKeys: Set<String> = [
         "dataDirectory", "host", "port", "database", "keyEncryptionKeyFile", "tlsCertificate", "tlsKey", "hostnames",
-        "bootstrapTokenFile", "logLevel", "manufacturerCAs",
+        "bootstrapTokenFile", "logLevel", "manufacturerCAs", "tpmVendorCAs",
     ]
 
     /// The `RAMPART_*` variables. `RAMPART_KEY_ENCRYPTION_KEY` (the key itself) is read by
@@ -64,7 +66,8 @@ public struct ServerSettings: Codable, Sendable, Equatable {
             tlsCertificate: environment["RAMPART_TLS_CERT"], tlsKey: environment["RAMPART_TLS_KEY"],
             hostnames: environment["RAMPART_HOSTNAMES"].map { $0.split(separator: ",").map(String.init) },
             logLevel: environment["RAMPART_LOG_LEVEL"],
-            manufacturerCAs: environment["RAMPART_MANUFACTURER_CAS"].map { $0.split(separator: ",").map(String.init) })
+            manufacturerCAs: environment["RAMPART_MANUFACTURER_CAS"].map { $0.split(separator: ",").map(String.init) },
+            tpmVendorCAs: environment["RAMPART_TPM_VENDOR_CAS"].map { $0.split(separator: ",").map(String.init) })
     }
 
     /// Reads a JSON settings file, refusing unknown keys so a typo is not silently ignored.
@@ -112,6 +115,7 @@ extension ServerConfiguration {
         hostnames = first(\.hostnames) ?? []
         bootstrapTokenFile = first(\.bootstrapTokenFile)
         manufacturerCAPaths = first(\.manufacturerCAs) ?? []
+        tpmVendorCAPaths = first(\.tpmVendorCAs) ?? []
         if let level = first(\.logLevel) {
             guard let parsed = Logger.Level(rawValue: level) else {
                 throw ConfigurationError("unknown log level '\(level)': use trace, debug, info, notice, warning, error or critical")

@@ -102,8 +102,9 @@ struct ServerTLS {
             if chain.count >= 2, let leaf = try? Certificate(derEncoded: chain[0].toDERBytes()),
                 let tenantCA = try? Certificate(derEncoded: chain[1].toDERBytes())
             {
+                let leafIsCA = (try? leaf.extensions.basicConstraints).map { $0 != .notCertificateAuthority } ?? false
                 verified =
-                    tenantCA.issuer == intermediate.subject
+                    !leafIsCA && tenantCA.issuer == intermediate.subject
                     && intermediate.publicKey.isValidSignature(tenantCA.signature, for: tenantCA)
                     && (try? tenantCA.extensions.basicConstraints) == .isCertificateAuthority(maxPathLength: 0)
                     && leaf.issuer == tenantCA.subject && tenantCA.publicKey.isValidSignature(leaf.signature, for: leaf)

@@ -45,6 +45,18 @@ extension SQLExecutor {
             .text(certificateSerial), .of(certificateExpiresAt))
     }
 
+    /// Whether the release a device certificate was issued for is revoked now; nil when
+    /// this service has no record of issuing that certificate to that device.
+    func certificateRevoked(serial: String, device: DeviceID) async throws -> Bool? {
+        let rows = try await query(
+            """
+            SELECT r.revoked_at FROM attestations a LEFT JOIN system_software_releases r ON r.version = a.software_version
+            WHERE a.device_id = $1 AND a.certificate_serial = $2
+            """, .of(device), .text(serial))
+        guard let row = rows.first else { return nil }
+        return try row.optionalDate("revoked_at") != nil
+    }
+
     func lastAttestation(device: DeviceID, tenant: TenantID) async throws -> AttestationSummary? {
         try await query(
             "SELECT * FROM attestations WHERE device_id = $1 AND tenant_id = $2 ORDER BY id DESC LIMIT 1", .of(device),

@@ -44,18 +44,19 @@ struct ServiceHarness: Sendable {
     /// Runs `body` against a fresh service: SQLite in a temporary directory, or a
     /// PostgreSQL cluster started for this test and stopped after it.
     static func with<T: Sendable>(
-        _ engine: DatabaseEngine, clock: TestClock = TestClock(), trusting otherManufacturers: [String] = [],
+        _ engine: DatabaseEngine, clock: TestClock = TestClock(), tpmVendors: [String] = [],
         _ body: (ServiceHarness) async throws -> T
     ) async throws -> T {
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let manufacturer = try CertificateAuthority.makeRoot(commonName: "Test Manufacturing CA", now: Date())
         try manufacturer.certificate.pemString.write(toFile: "\(directory)/manufacturer.pem", atomically: true, encoding: .utf8)
-        let manufacturerCAPaths = ["\(directory)/manufacturer.pem"] + otherManufacturers
+        let manufacturerCAPaths = ["\(directory)/manufacturer.pem"]
         switch engine {
         case .sqlite:
             var configuration = ServerConfiguration(dataDirectory: directory, port: 0)
             configuration.manufacturerCAPaths = manufacturerCAPaths
+            configuration.tpmVendorCAPaths = tpmVendors
             return try await SecurityService.withDatabase(configuration, logger: logger) { database in
                 try await run(configuration, database: database, clock: clock, manufacturer: manufacturer, body)
             }
@@ -64,6 +65,7 @@ struct ServiceHarness: Sendable {
                 var configuration = ServerConfiguration(
                     dataDirectory: directory, port: 0, databaseURL: url, keyEncryptionKey: String(repeating: "ab", count: 32))
                 configuration.manufacturerCAPaths = manufacturerCAPaths
+                configuration.tpmVendorCAPaths = tpmVendors
                 return try await SecurityService.withDatabase(configuration, logger: logger) { database in
                     try await run(configuration, database: database, clock: clock, manufacturer: manufacturer, body)
                 }
