@@ -19,9 +19,12 @@ struct DemoCommand: AsyncParsableCommand {
         discussion: """
             Starts the service in-process (SQLite in a new temporary directory, TLS 1.3 on a free \
             loopback port), then does what an operator would do with this CLI: log in with the \
-            bootstrap token while pinning the root CA, create a tenant and a product, claim a \
-            device, show that another tenant and a Reader are refused, download and verify the CA \
-            chain, release and re-claim the device, and read the audit log. Every step checks its \
+            bootstrap token while pinning the root CA, create a tenant and a product, publish the \
+            device runtime as a trusted release, provision a software-DICE device and claim it by \
+            its provisioning record, attest it through its security monitor for a 24-hour client \
+            certificate, show that another tenant, a Reader, a counterfeit device and a revoked \
+            release are refused, download and verify the CA chain, release and re-claim the \
+            device, and read the audit log. Every step checks its \
             result; the command exits non-zero if any did not really happen.
             """
     )
