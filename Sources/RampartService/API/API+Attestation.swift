@@ -70,7 +70,15 @@ extension API {
     private func verifyAndIssue(
         _ evidence: AttestationEvidence, payloadBytes: Data, claimed: AttestationPayload, nonceHash: String, now: Date
     ) async throws -> AttestationResult {
-        guard let claim = try await database.read({ db in try await db.claimedIdentity(of: claimed.deviceId) }) else {
+        // One read: the claim, and whether the nonce is worth checking signatures for.
+        let (found, nonceRefusal) = try await database.read { db in
+            (
+                try await db.claimedIdentity(of: claimed.deviceId),
+                try await db.nonceRefusal(hash: nonceHash, device: claimed.deviceId, now: now)
+            )
+        }
+        if let nonceRefusal { throw nonceRefusal }
+        guard let claim = found else {
             throw AttestationError.refused(
                 "device_not_claimed", "device \(claimed.deviceId) is not claimed by any tenant; claim it first")
         }

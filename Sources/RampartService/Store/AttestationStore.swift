@@ -10,6 +10,25 @@ extension SQLExecutor {
             .text(hash), .of(device), .of(expiresAt))
     }
 
+    /// Why the nonce cannot be used, or `nil` when it is fresh — without spending it. A
+    /// cheap look before the signatures are checked; ``consumeNonce(hash:device:now:)``
+    /// still decides atomically.
+    func nonceRefusal(hash: String, device: DeviceID, now: Date) async throws -> ServiceError? {
+        let rows = try await query(
+            "SELECT used_at, expires_at FROM attestation_nonces WHERE nonce_hash = $1 AND device_id = $2", .text(hash),
+            .of(device))
+        guard let row = rows.first else {
+            return AttestationError.refused("nonce_unknown", "this nonce was not issued to this device; ask for a new challenge")
+        }
+        if try row.optionalDate("used_at") != nil {
+            return AttestationError.refused("nonce_replayed", "this nonce was used already; ask for a new challenge")
+        }
+        if try row.date("expires_at") <= now {
+            return AttestationError.refused("nonce_expired", "this nonce expired (60 s); ask for a new challenge")
+        }
+        return nil
+    }
+
     /// Marks the nonce used in one statement, so two submissions cannot both consume it.
     /// Returns why it could not be used, or `nil` when it was fresh.
     func consumeNonce(hash: String, device: DeviceID, now: Date) async throws -> ServiceError? {
