@@ -52,6 +52,26 @@ import X509
         }
     }
 
+    /// A TPM keeps the identity and the counters through a power cycle: swtpm stopped (its
+    /// state kept, as a TPM's NV is) and started again.
+    @Test func tpmIdentityAndCountersSurviveAPowerCycle() async throws {
+        let manufacturer = try CertificateAuthority.makeRoot(commonName: "Contoso Manufacturing", now: Date())
+        let directory = try temporaryDirectory(prefix: "rampart-processor")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let state = DeviceState(directory: "\(directory)/state")
+        try await SwtpmTestServer.with { tpm in
+            let record = try await state.provision(.init(kind: .tpm2, tcti: tpm.tcti), manufacturer: manufacturer)
+            let counter = try await state.openProcessor().incrementCounter(.systemSoftware)
+            await tpm.stop()
+            try await tpm.run()
+            let processor = try state.openProcessor()
+            let key = try P256.Signing.PublicKey(derRepresentation: try await processor.identityPublicKey())
+            #expect(DeviceID(publicKey: key) == record.deviceId)
+            #expect(try await processor.counter(.systemSoftware) == counter)
+            #expect(try await processor.incrementCounter(.systemSoftware) == counter + 1)
+        }
+    }
+
     @Test(arguments: SecurityProcessorKind.allCases)
     func countersOnlyGoUpAndSurviveARestart(kind: SecurityProcessorKind) async throws {
         let manufacturer = try CertificateAuthority.makeRoot(commonName: "Contoso Manufacturing", now: Date())
