@@ -161,6 +161,23 @@ extension Certificate {
     public var serialHex: String {
         serialNumber.bytes.hexString
     }
+
+    /// Whether `issuer` issued this certificate: its subject is our issuer name and its key
+    /// made our signature. (Names alone prove nothing; the signature alone could match a
+    /// re-keyed issuer of another name.)
+    public func isIssued(by issuer: Certificate) -> Bool {
+        self.issuer == issuer.subject && issuer.publicKey.isValidSignature(signature, for: self)
+    }
+
+    /// Whether the basic constraints make this a CA certificate (absent or unreadable: no).
+    public var isCertificateAuthority: Bool {
+        (try? extensions.basicConstraints).map { $0 != .notCertificateAuthority } ?? false
+    }
+
+    /// Whether the key usage allows signing certificates (absent or unreadable: no).
+    public var certifiesKeys: Bool {
+        (try? extensions.keyUsage)?.keyCertSign ?? false
+    }
 }
 
 /// Splits a PEM bundle into certificates, in order.

@@ -57,8 +57,7 @@ struct AttestationVerifier: Sendable {
         }
         // The identity's shape must fit the path (checked at claim too): only a DICE DeviceID
         // certificate may certify keys, so a TPM's restricted key cannot pose as one.
-        let certifiesKeys = (try? identity.extensions.keyUsage)?.keyCertSign ?? false
-        guard certifiesKeys == (processor == .softwareDICE) else {
+        guard identity.certifiesKeys == (processor == .softwareDICE) else {
             throw AttestationError.refused("device_not_genuine", "the registered identity does not fit a \(processor.rawValue) device")
         }
 
@@ -81,7 +80,7 @@ struct AttestationVerifier: Sendable {
         guard evidence.quote == nil, let first = evidence.certificateChain.first,
             let alias = try? Certificate(pemEncoded: first)
         else { throw AttestationError.malformed("DICE evidence carries the Alias certificate and no quote") }
-        guard alias.issuer == identity.subject, identity.publicKey.isValidSignature(alias.signature, for: alias) else {
+        guard alias.isIssued(by: identity) else {
             throw AttestationError.refused(
                 "device_not_genuine", "the Alias certificate is not signed by this device's registered DeviceID key")
         }

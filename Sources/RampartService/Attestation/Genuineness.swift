@@ -42,18 +42,16 @@ struct Genuineness: Sendable {
                 403, "device_id_mismatch",
                 "device ID \(record.deviceId) is not the SHA-256 of the certified identity key (\(derived))")
         }
-        let isCA = (try? identity.extensions.basicConstraints).map { $0 != .notCertificateAuthority } ?? false
-        let certifiesKeys = (try? identity.extensions.keyUsage)?.keyCertSign ?? false
         switch record.securityProcessor {
         case .softwareDICE:
-            guard isCA, certifiesKeys else {
+            guard identity.isCertificateAuthority, identity.certifiesKeys else {
                 throw Self.notGenuine("a software-DICE identity certificate certifies Alias keys; this one cannot, so it is not one")
             }
             guard record.endorsementKeyCertificate == nil else {
                 throw Self.notGenuine("a software-DICE device has no endorsement-key certificate")
             }
         case .tpm2:
-            guard !isCA, !certifiesKeys else {
+            guard !identity.isCertificateAuthority, !identity.certifiesKeys else {
                 throw Self.notGenuine("a TPM attestation key's certificate does not certify keys; this one does, so it is not one")
             }
             guard let pem = record.endorsementKeyCertificate else {
@@ -63,9 +61,8 @@ struct Genuineness: Sendable {
                 throw Self.notGenuine("the endorsement-key certificate is not a PEM certificate")
             }
             try requireSigned(endorsement, by: tpmVendors, what: "endorsement-key certificate", anchors: "TPM vendor", now: now)
-            let endorsementIsCA = (try? endorsement.extensions.basicConstraints).map { $0 != .notCertificateAuthority } ?? false
             let names = endorsement.extensions.first { $0.oid == .X509ExtensionID.subjectAlternativeName }
-            guard !endorsementIsCA, let names, names.value.windows(ofCount: Self.tpmManufacturerOID.count).contains(
+            guard !endorsement.isCertificateAuthority, let names, names.value.windows(ofCount: Self.tpmManufacturerOID.count).contains(
                 where: { $0.elementsEqual(Self.tpmManufacturerOID) })
             else {
                 throw Self.notGenuine("the endorsement-key certificate does not name a TPM manufacturer, so it is no EK certificate")
@@ -79,8 +76,7 @@ struct Genuineness: Sendable {
     ) throws {
         guard
             anchors.contains(where: { anchor in
-                anchor.subject == certificate.issuer && anchor.notValidBefore <= now && now <= anchor.notValidAfter
-                    && anchor.publicKey.isValidSignature(certificate.signature, for: certificate)
+                anchor.notValidBefore <= now && now <= anchor.notValidAfter && certificate.isIssued(by: anchor)
             })
         else {
             throw Self.notGenuine("the \(what) is not signed by a \(kind) CA this service trusts (issuer \(certificate.issuer))")

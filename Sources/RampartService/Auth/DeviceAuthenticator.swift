@@ -42,9 +42,7 @@ struct DeviceAuthenticator: RouterMiddleware {
         let (tenant, revoked) = try await api.database.read { db -> (TenantID?, Bool?) in
             guard let tenant = try await db.owner(of: device) else { return (nil, nil) }
             let issuers = try await api.pki.tenantCAs(tenant, db: db, now: now).map(\.0)
-            let issued = issuers.contains { issuer in
-                issuer.subject == certificate.issuer && issuer.publicKey.isValidSignature(certificate.signature, for: certificate)
-            }
+            let issued = issuers.contains { certificate.isIssued(by: $0) }
             guard issued else { return (nil, nil) }
             return (tenant, try await db.certificateRevoked(serial: certificate.serialHex, device: device))
         }

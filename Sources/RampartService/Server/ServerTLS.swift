@@ -102,12 +102,10 @@ struct ServerTLS {
             if chain.count >= 2, let leaf = try? Certificate(derEncoded: chain[0].toDERBytes()),
                 let tenantCA = try? Certificate(derEncoded: chain[1].toDERBytes())
             {
-                let leafIsCA = (try? leaf.extensions.basicConstraints).map { $0 != .notCertificateAuthority } ?? false
                 verified =
-                    !leafIsCA && tenantCA.issuer == intermediate.subject
-                    && intermediate.publicKey.isValidSignature(tenantCA.signature, for: tenantCA)
+                    !leaf.isCertificateAuthority && tenantCA.isIssued(by: intermediate)
                     && (try? tenantCA.extensions.basicConstraints) == .isCertificateAuthority(maxPathLength: 0)
-                    && leaf.issuer == tenantCA.subject && tenantCA.publicKey.isValidSignature(leaf.signature, for: leaf)
+                    && leaf.isIssued(by: tenantCA)
             } else {
                 verified = false
             }
