@@ -18,10 +18,13 @@ let package = Package(
         .library(name: "RampartPKI", targets: ["RampartPKI"]),
         .library(name: "RampartService", targets: ["RampartService"]),
         .library(name: "RampartDevice", targets: ["RampartDevice"]),
+        .library(name: "RampartImage", targets: ["RampartImage"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation.git", from: "0.9.20"),
+        .package(url: "https://github.com/swiftwasm/WasmKit.git", from: "0.4.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -77,6 +80,19 @@ let package = Package(
             swiftSettings: upcoming
         ),
         // The device runtime (rampartd). Filled in by the attestation, update and app-host work.
+        // Image packages: the format, its limits, app manifests, the wasm check. Shared by the
+        // CLI (app pack), the service (intake) and the device (install).
+        .target(
+            name: "RampartImage",
+            dependencies: [
+                "RampartModel",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+                .product(name: "WasmKit", package: "WasmKit"),
+                .product(name: "WasmParser", package: "WasmKit"),
+            ],
+            swiftSettings: upcoming
+        ),
         // libtss2 (TPM 2.0 ESYS) from Debian's libtss2-dev, for the TPM security processor.
         .systemLibrary(name: "CTSS2", pkgConfig: "tss2-esys", providers: [.apt(["libtss2-dev"])]),
         .target(
@@ -100,6 +116,7 @@ let package = Package(
                 "RampartModel",
                 "RampartService",
                 "RampartDevice",
+                "RampartImage",
                 "RampartPKI",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -153,6 +170,14 @@ let package = Package(
             path: "Tests/Support", swiftSettings: upcoming),
         .testTarget(name: "RampartModelTests", dependencies: ["RampartModel"], swiftSettings: upcoming),
         .testTarget(
+            name: "RampartImageTests",
+            dependencies: [
+                "RampartImage", "RampartModel", "RampartTestSupport",
+                .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+            ],
+            swiftSettings: upcoming
+        ),
+        .testTarget(
             name: "RampartDeviceTests",
             dependencies: [
                 "RampartDevice", "RampartPKI", "RampartModel", "RampartTestSupport",
@@ -185,6 +210,7 @@ let package = Package(
             name: "RampartCLITests",
             dependencies: [
                 "RampartCLI", "RampartService", "RampartModel", "RampartPKI", "RampartDevice", "RampartTestSupport",
+                "RampartImage",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

@@ -9,6 +9,7 @@ packages=(
   ca-certificates
   libtss2-dev      # TPM 2.0 software stack (ESYS) the device runtime links against
   pkg-config       # SwiftPM finds libtss2 through it
+  zlib1g-dev       # ZIPFoundation (image packages) links zlib
   swtpm            # tests run a software TPM 2.0 ...
   swtpm-tools      # ... made by swtpm_setup, with endorsement-key certificates from its local CA
 )

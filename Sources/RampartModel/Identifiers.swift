@@ -104,3 +104,16 @@ public struct DeviceID: Hashable, Codable, Sendable, CustomStringConvertible, Co
         try container.encode(hex)
     }
 }
+
+/// Identifies a component: an app (its manifest's `ComponentId`) or the system software,
+/// across all its versions.
+public struct ComponentID: EntityID {
+    public let uuid: UUID
+    public init(uuid: UUID) { self.uuid = uuid }
+}
+
+/// Identifies one image: one signed version of a component, assigned by the service.
+public struct ImageID: EntityID {
+    public let uuid: UUID
+    public init(uuid: UUID) { self.uuid = uuid }
+}

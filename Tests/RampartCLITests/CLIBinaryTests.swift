@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 @testable import RampartCLI
 import RampartDevice
+import RampartImage
 import RampartModel
 import RampartPKI
 import RampartTestSupport
@@ -114,6 +115,33 @@ import Testing
         }
     }
 
+    /// `rampart app pack`: a package the reader accepts, and one clear line for a bad module.
+    @Test func appPackWritesAPackage() async throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let component = ComponentID.random()
+        try Data(
+            #"{"SchemaVersion": 1, "Name": "blink", "ComponentId": "\#(component)", "EntryPoint": "blink.wasm", "Capabilities": {"Gpio": [4]}, "Limits": {"MemoryKB": 256}}"#
+                .utf8
+        ).write(to: URL(fileURLWithPath: "\(directory)/app_manifest.json"))
+        try Wasm.command.write(to: URL(fileURLWithPath: "\(directory)/blink.wasm"))
+        try Wasm.library.write(to: URL(fileURLWithPath: "\(directory)/library.wasm"))
+        let arguments = ["app", "pack", "--manifest", "\(directory)/app_manifest.json", "--version", "1.0.0"]
+        let packed = try await Command.run(
+            Self.binary, arguments + ["--wasm", "\(directory)/blink.wasm", "--out", "\(directory)/blink.imagepackage", "--json"])
+        let metadata = try json(ImagePackageMetadata.self, Run(status: packed.status, output: packed.output))
+        #expect(metadata.componentId == component)
+        let package = try ImagePackage(zipped: try Data(contentsOf: URL(fileURLWithPath: "\(directory)/blink.imagepackage")))
+        #expect(package.payload == Wasm.command)
+        #expect(package.metadata == metadata)
+
+        let refused = try await Command.run(
+            Self.binary, arguments + ["--wasm", "\(directory)/library.wasm", "--out", "\(directory)/library.imagepackage"])
+        #expect(refused.status != 0)
+        #expect(refused.output.contains("wasm_no_entry_point"))
+        #expect(!FileManager.default.fileExists(atPath: "\(directory)/library.imagepackage"))
+    }
+
     /// The benchmark runs and reports figures (their size is for BENCHMARKS.md, not a test).
     @Test func attestationBenchmarkReportsFigures() async throws {
         let run = try await Command.run(Self.binary, ["bench", "attestation", "--seconds", "0.3", "--json"])
@@ -131,7 +159,7 @@ import Testing
         let commands = [
             [], ["demo"], ["login"], ["whoami"], ["tenant"], ["tenant", "create"], ["role", "add"], ["token", "create"],
             ["device", "claim"], ["device", "release"], ["product", "delete"], ["device-group", "update"],
-            ["ca", "download-chain"], ["audit", "list"], ["os", "publish"], ["os", "revoke"], ["os", "list"],
+            ["ca", "download-chain"], ["audit", "list"], ["os", "publish"], ["os", "revoke"], ["os", "list"], ["app", "pack"],
         ]
         for command in commands {
             let run = try await Command.run(Self.binary, command + ["--help"])

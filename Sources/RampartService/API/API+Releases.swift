@@ -58,8 +58,7 @@ extension API {
 
 /// A release version: 1–64 characters of letters, digits, `.`, `-`, `+`, `_`.
 func validatedVersion(_ text: String) throws -> String {
-    let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-+_")
-    guard (1...64).contains(text.count), text.allSatisfy(allowed.contains) else {
+    guard isValidVersion(text) else {
         throw ServiceError.invalidField("version", "must be 1–64 letters, digits, '.', '-', '+' or '_'")
     }
     return text
