@@ -39,16 +39,9 @@ extension SQLExecutor {
             RETURNING nonce_hash
             """, .of(now), .text(hash), .of(device))
         guard consumed.isEmpty else { return nil }
-        let rows = try await query(
-            "SELECT used_at, expires_at FROM attestation_nonces WHERE nonce_hash = $1 AND device_id = $2", .text(hash),
-            .of(device))
-        guard let row = rows.first else {
-            return AttestationError.refused("nonce_unknown", "this nonce was not issued to this device; ask for a new challenge")
-        }
-        if try row.optionalDate("used_at") != nil {
-            return AttestationError.refused("nonce_replayed", "this nonce was used already; ask for a new challenge")
-        }
-        return AttestationError.refused("nonce_expired", "this nonce expired (60 s); ask for a new challenge")
+        // Not spent by this statement: say why (a fresh-looking row means another spent it first).
+        return try await nonceRefusal(hash: hash, device: device, now: now)
+            ?? AttestationError.refused("nonce_replayed", "this nonce was used already; ask for a new challenge")
     }
 
     func insertAttestation(
