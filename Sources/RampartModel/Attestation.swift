@@ -122,6 +122,12 @@ public struct DeviceWhoAmI: Codable, Sendable, Equatable {
     }
 }
 
+/// The TPM PCR (SHA-256 bank) a device's measured launch extends and quotes: 23, the
+/// application-support PCR a process may reset. Device and verifier must agree on it.
+public enum MeasuredLaunch {
+    public static let pcr = 23
+}
+
 /// Which security processor holds a device's identity.
 public enum SecurityProcessorKind: String, Codable, Sendable, CaseIterable {
     /// A TCG DICE engine in software, rooted in a Unique Device Secret file.

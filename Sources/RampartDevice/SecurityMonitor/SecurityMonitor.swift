@@ -86,7 +86,6 @@ public actor SecurityMonitor: SecurityMonitorInterface {
         try await processor.beginLaunch()
         for digest in digests { try await processor.extend(digest) }
         log = measured
-        deviceID = try await identityDeviceID()
     }
 
     public func identity() async throws -> MonitorIdentity {

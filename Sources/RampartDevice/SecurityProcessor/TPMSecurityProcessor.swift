@@ -19,8 +19,6 @@ public import X509
 /// duration of a TPM command (about a millisecond on swtpm, more on a discrete TPM).
 public actor TPMSecurityProcessor: SecurityProcessor {
     public nonisolated let kind = SecurityProcessorKind.tpm2
-    /// The PCR of the measured launch; the verifier expects the same.
-    public static let launchPCR = 23
 
     private let tpm: TPM2
     public nonisolated let tcti: String
@@ -40,12 +38,12 @@ public actor TPMSecurityProcessor: SecurityProcessor {
         return ecc ?? certificates.first
     }
 
-    public func beginLaunch() throws { try tpm.pcrReset(Self.launchPCR) }
+    public func beginLaunch() throws { try tpm.pcrReset(MeasuredLaunch.pcr) }
 
-    public func extend(_ digest: [UInt8]) throws { try tpm.pcrExtend(Self.launchPCR, sha256: digest) }
+    public func extend(_ digest: [UInt8]) throws { try tpm.pcrExtend(MeasuredLaunch.pcr, sha256: digest) }
 
     public func sign(payload: Data, softwareVersion: String, securityVersion: Int, now: Date) throws -> SignedEvidence {
-        let quoted = try tpm.quote(pcrs: [Self.launchPCR], qualifyingData: Array(SHA256.hash(data: payload)))
+        let quoted = try tpm.quote(pcrs: [MeasuredLaunch.pcr], qualifyingData: Array(SHA256.hash(data: payload)))
         return SignedEvidence(signature: quoted.signatureDER, quote: quoted.attest)
     }
 

@@ -23,10 +23,6 @@ struct AttestationVerifier: Sendable {
     let identity: Certificate
     let processor: SecurityProcessorKind
 
-    /// The PCR the runtime's measured launch extends (SHA-256 bank). PCR 23 is the
-    /// application-support PCR a process may reset and extend; see `TPMSecurityProcessor`.
-    static let launchPCR = 23
-
     struct Verified: Sendable {
         let payload: AttestationPayload
         /// The key to certify for mutual TLS.
@@ -114,8 +110,8 @@ struct AttestationVerifier: Sendable {
                 "evidence_signature_invalid", "the quote's qualifying data is not the hash of this payload")
         }
         guard attest.pcrSelections.count == 1, attest.pcrSelections[0].hashAlgorithm == TPMSAttest.sha256,
-            attest.pcrSelections[0].pcrs == [Self.launchPCR]
-        else { throw AttestationError.malformed("the quote must cover exactly SHA-256 PCR \(Self.launchPCR)") }
+            attest.pcrSelections[0].pcrs == [MeasuredLaunch.pcr]
+        else { throw AttestationError.malformed("the quote must cover exactly SHA-256 PCR \(MeasuredLaunch.pcr)") }
         let replayed = digests.reduce([UInt8](repeating: 0, count: 32)) { pcr, digest in
             Array(SHA256.hash(data: pcr + digest))
         }

@@ -62,8 +62,7 @@ struct Genuineness: Sendable {
             }
             try requireSigned(endorsement, by: tpmVendors, what: "endorsement-key certificate", anchors: "TPM vendor", now: now)
             let names = endorsement.extensions.first { $0.oid == .X509ExtensionID.subjectAlternativeName }
-            guard !endorsement.isCertificateAuthority, let names, names.value.windows(ofCount: Self.tpmManufacturerOID.count).contains(
-                where: { $0.elementsEqual(Self.tpmManufacturerOID) })
+            guard !endorsement.isCertificateAuthority, let names, names.value.firstRange(of: Self.tpmManufacturerOID) != nil
             else {
                 throw Self.notGenuine("the endorsement-key certificate does not name a TPM manufacturer, so it is no EK certificate")
             }
@@ -88,18 +87,4 @@ struct Genuineness: Sendable {
 
     /// 403, like the same refusal at attestation: the service will not give anyone a device it cannot tell is genuine.
     static func notGenuine(_ why: String) -> ServiceError { ServiceError(403, "device_not_genuine", why) }
-}
-
-extension Collection {
-    /// Every run of `count` consecutive elements.
-    fileprivate func windows(ofCount count: Int) -> [SubSequence] {
-        guard count > 0, self.count >= count else { return [] }
-        var result: [SubSequence] = []
-        var start = startIndex
-        while let end = index(start, offsetBy: count, limitedBy: endIndex) {
-            result.append(self[start..<end])
-            start = index(after: start)
-        }
-        return result
-    }
 }
