@@ -61,6 +61,7 @@ let package = Package(
             dependencies: [
                 "RampartModel",
                 "RampartPKI",
+                "RampartImage",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -86,6 +87,9 @@ let package = Package(
             name: "RampartImage",
             dependencies: [
                 "RampartModel",
+                "RampartPKI",
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
                 .product(name: "WasmKit", package: "WasmKit"),
@@ -172,8 +176,10 @@ let package = Package(
         .testTarget(
             name: "RampartImageTests",
             dependencies: [
-                "RampartImage", "RampartModel", "RampartTestSupport",
+                "RampartImage", "RampartModel", "RampartPKI", "RampartTestSupport",
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: upcoming
         ),
@@ -194,7 +200,7 @@ let package = Package(
         .testTarget(
             name: "RampartServiceTests",
             dependencies: [
-                "RampartService", "RampartModel", "RampartPKI", "RampartDevice", "RampartTestSupport",
+                "RampartService", "RampartModel", "RampartPKI", "RampartDevice", "RampartImage", "RampartTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),

@@ -48,6 +48,30 @@ public struct ImagePackage: Sendable, Equatable {
             metadataBytes: try encode(metadata), metadata: metadata, manifest: manifestBytes, payload: wasm, signature: nil)
     }
 
+    /// An uploaded app package, checked as the service checks it before signing: it reads
+    /// as a package, is unsigned with none of the service-assigned fields, is an app, and its
+    /// manifest and module pass the same checks as `rampart app pack`, with the manifest's
+    /// `ComponentId` and `Name` in the metadata.
+    public init(uploadedApp data: Data, limits: Limits = Limits()) throws {
+        try self.init(zipped: data, limits: limits)
+        guard !isSignedOrAssigned else { throw ImagePackageError.alreadySigned }
+        guard metadata.kind == .app, let manifestBytes = manifest else {
+            throw ImagePackageError(
+                "image_kind_unsupported", "only app images are added here; system software is published with `rampart os publish`")
+        }
+        let manifest = try AppManifest(json: manifestBytes)
+        guard manifest.componentId == metadata.componentId, manifest.name == metadata.name else {
+            throw ImagePackageError(
+                "package_invalid", "the metadata's componentId and name must be the manifest's ComponentId and Name")
+        }
+        try WasmPayloadCheck.check(payload, manifest: manifest)
+    }
+
+    /// Whether the package carries a signature or any field only the service sets.
+    var isSignedOrAssigned: Bool {
+        signature != nil || metadata.imageId != nil || metadata.tenantId != nil || metadata.signedAt != nil
+    }
+
     /// The package as ZIP bytes. Entries are written with a fixed date, so packing the same
     /// input twice gives the same file.
     public func zipped() throws -> Data {

@@ -13,4 +13,8 @@ public struct ImagePackageError: RampartError, Equatable {
     }
 
     public static func == (lhs: ImagePackageError, rhs: ImagePackageError) -> Bool { lhs.code == rhs.code }
+
+    static let alreadySigned = ImagePackageError(
+        "package_already_signed",
+        "the package already carries a signature or fields only the service sets (imageId, tenantId, signedAt); upload the unsigned package `rampart app pack` wrote")
 }

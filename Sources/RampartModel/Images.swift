@@ -61,3 +61,38 @@ public func isValidVersion(_ text: String) -> Bool {
         scalar.isASCII && (CharacterSet.alphanumerics.contains(scalar) || ".-+_".unicodeScalars.contains(scalar))
     }
 }
+
+/// An image the service holds: signed, immutable. `sha256` and `length` are those of the
+/// signed package file devices download.
+public struct ImageDocument: Codable, Sendable, Equatable {
+    public var id: ImageID
+    /// Nil for system software, which belongs to the service.
+    public var tenantId: TenantID?
+    public var kind: ImageKind
+    public var componentId: ComponentID
+    public var name: String
+    public var version: String
+    public var securityVersion: Int
+    public var sha256: String
+    public var length: Int
+    public var createdAt: Date
+    /// Who added it (a user name, or `operator`).
+    public var createdBy: String
+
+    public init(
+        id: ImageID, tenantId: TenantID?, kind: ImageKind, componentId: ComponentID, name: String, version: String,
+        securityVersion: Int, sha256: String, length: Int, createdAt: Date, createdBy: String
+    ) {
+        self.id = id
+        self.tenantId = tenantId
+        self.kind = kind
+        self.componentId = componentId
+        self.name = name
+        self.version = version
+        self.securityVersion = securityVersion
+        self.sha256 = sha256
+        self.length = length
+        self.createdAt = createdAt
+        self.createdBy = createdBy
+    }
+}

@@ -1,6 +1,6 @@
 public import Crypto
 public import Foundation
-import RampartModel
+public import RampartModel
 public import SwiftASN1
 public import X509
 
@@ -210,4 +210,48 @@ extension CertificateAuthority {
             notValidAfter: min(Lifetime.device.end(from: now), certificate.notValidAfter), issuer: certificate.subject,
             subject: subject, extensions: extensions, issuerPrivateKey: privateKey)
     }
+}
+
+extension CertificateAuthority {
+    /// A code-signing certificate (digitalSignature, codeSigning, not a CA, one year): the
+    /// key that signs a tenant's image packages or the service's system software.
+    public func issueSigningCertificate(commonName: String, publicKey: P256.Signing.PublicKey, now: Date) throws -> Certificate {
+        let subject = try DistinguishedName {
+            OrganizationName("Rampart")
+            CommonName(commonName)
+        }
+        let key = Certificate.PublicKey(publicKey)
+        let extensions = try Certificate.Extensions {
+            Critical(BasicConstraints.notCertificateAuthority)
+            Critical(KeyUsage(digitalSignature: true))
+            try ExtendedKeyUsage([.codeSigning])
+            SubjectKeyIdentifier(keyIdentifier: keyIdentifier(of: key))
+            AuthorityKeyIdentifier(keyIdentifier: keyIdentifier(of: certificate.publicKey))
+        }
+        let start = now.addingTimeInterval(-Lifetime.clockSkew)
+        return try Certificate(
+            version: .v3, serialNumber: Certificate.SerialNumber(), publicKey: key, notValidBefore: start,
+            notValidAfter: min(Lifetime.signing.end(from: start), certificate.notValidAfter), issuer: certificate.subject,
+            subject: subject, extensions: extensions, issuerPrivateKey: privateKey)
+    }
+}
+
+extension DistinguishedName {
+    /// The first common name, if any.
+    public var commonName: String? {
+        for rdn in self {
+            for attribute in rdn where attribute.type == .RDNAttributeType.commonName {
+                if let text = String(attribute.value) { return text }
+            }
+        }
+        return nil
+    }
+}
+
+/// The common names of the Rampart hierarchy's CAs and signing keys. The name says whose a
+/// key is, so verifiers compare names as well as signatures.
+public enum SigningNames {
+    public static func tenantCA(_ tenant: TenantID) -> String { "Rampart Tenant CA \(tenant)" }
+    public static func imageSigning(_ tenant: TenantID) -> String { "Rampart Image Signing \(tenant)" }
+    public static let systemSoftwareSigning = "Rampart System Software Signing"
 }

@@ -2,10 +2,11 @@ public import Foundation
 
 /// How long each kind of certificate in the Rampart hierarchy lives.
 ///
-/// Root 20 years → Intermediate 10 years → Tenant CA 2 years → Device 24 hours.
+/// Root 20 years → Intermediate 10 years → Tenant CA 2 years → Device 24 hours; image
+/// signing certificates 1 year.
 /// There is no CRL: a device's trust lapses unless it is renewed.
 public enum Lifetime: Sendable {
-    case root, intermediate, tenantCA, device, server
+    case root, intermediate, tenantCA, device, server, signing
 
     /// The certificate's `notAfter`, counted from `start`.
     public func end(from start: Date) -> Date {
@@ -16,6 +17,7 @@ public enum Lifetime: Sendable {
         case .tenantCA: return calendar.date(byAdding: .year, value: 2, to: start)!
         case .device: return start.addingTimeInterval(24 * 3600)
         case .server: return start.addingTimeInterval(397 * 24 * 3600)
+        case .signing: return calendar.date(byAdding: .year, value: 1, to: start)!
         }
     }
 

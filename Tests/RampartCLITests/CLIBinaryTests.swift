@@ -77,6 +77,32 @@ import Testing
             #expect(groups.count == 5)
             #expect(groups.allSatisfy { $0.productId == product.id })
 
+            // An app: packed, added (the service signs it), listed, shown, downloaded and verified.
+            let component = ComponentID.random()
+            try Data(
+                #"{"SchemaVersion": 1, "Name": "blink", "ComponentId": "\#(component)", "EntryPoint": "blink.wasm", "Capabilities": {}, "Limits": {"MemoryKB": 256}}"#
+                    .utf8
+            ).write(to: URL(fileURLWithPath: "\(directory)/app_manifest.json"))
+            try Wasm.command.write(to: URL(fileURLWithPath: "\(directory)/blink.wasm"))
+            let pack = try await Command.run(
+                Self.binary,
+                ["app", "pack", "--manifest", "\(directory)/app_manifest.json", "--wasm", "\(directory)/blink.wasm", "--version", "1.0.0",
+                 "--out", "\(directory)/blink.imagepackage"])
+            #expect(pack.status == 0, "\(pack.output)")
+            let image = try json(
+                ImageDocument.self, try await rampart(["image", "add", "--file", "\(directory)/blink.imagepackage", "--json"], config: config))
+            #expect(image.componentId == component && image.version == "1.0.0" && image.createdBy == "admin")
+            let images = try json([ImageDocument].self, try await rampart(["image", "list", "--component", "\(component)", "--json"], config: config))
+            #expect(images == [image])
+            let shown = try await rampart(["image", "show", image.id.description], config: config)
+            #expect(shown.output.contains("blink") && shown.output.contains(image.sha256), "\(shown.output)")
+            let fetched = try await rampart(["image", "download", image.id.description, "--out", "\(directory)/signed.imagepackage"], config: config)
+            #expect(fetched.status == 0 && fetched.output.contains("signature verified"), "\(fetched.output)")
+            let signed = try ImagePackage(zipped: try Data(contentsOf: URL(fileURLWithPath: "\(directory)/signed.imagepackage")))
+            #expect(signed.metadata.imageId == image.id && signed.signature != nil)
+            let twice = try await rampart(["image", "add", "--file", "\(directory)/blink.imagepackage"], config: config)
+            #expect(twice.status != 0 && twice.output.contains("image_exists"), "\(twice.output)")
+
             let device = record.deviceId.hex
             let claimed = try json(
                 DeviceDocument.self,
@@ -160,6 +186,7 @@ import Testing
             [], ["demo"], ["login"], ["whoami"], ["tenant"], ["tenant", "create"], ["role", "add"], ["token", "create"],
             ["device", "claim"], ["device", "release"], ["product", "delete"], ["device-group", "update"],
             ["ca", "download-chain"], ["audit", "list"], ["os", "publish"], ["os", "revoke"], ["os", "list"], ["app", "pack"],
+            ["image", "add"], ["image", "list"], ["image", "show"], ["image", "download"],
         ]
         for command in commands {
             let run = try await Command.run(Self.binary, command + ["--help"])

@@ -90,6 +90,9 @@ import Testing
         Case(description: "device-group.delete", expected: atLeast(.administrator, success: .noContent)) { client, f in
             try await client.call(.delete, "/v1/tenants/\(f.tenant)/device-groups/\(f.otherGroup)", token: f.callerToken)
         },
+        Case(description: "image.add", expected: atLeast(.contributor, success: .created)) { client, f in
+            try await client.addImage(version: "1.0.\(UInt32.random(in: 0...UInt32.max))", tenant: f.tenant, token: f.callerToken)
+        },
         Case(description: "tenant.create (operator only)", expected: { _ in .forbidden }) { client, f in
             try await client.call(.post, "/v1/tenants", token: f.callerToken, json: CreateTenantRequest(name: "Rogue"))
         },

@@ -20,10 +20,12 @@ import Testing
                 let claim = try await harness.claim(group: group.id)
                 let device = claim.deviceId
                 _ = try await client.call(.post, "/v1/tenants/\(tenant)/devices", token: contoso.token.secret, json: claim)
+                let image = try await client.addImage(version: "1.0.0", tenant: tenant, token: contoso.token.secret)
+                    .decode(ImageDocument.self)
                 let substitutions = [
                     "{tenantId}": tenant.description, "{productId}": product.id.description,
                     "{deviceGroupId}": group.id.description, "{deviceId}": device.hex, "{user}": "admin",
-                    "{tokenId}": contoso.token.token.id.description,
+                    "{tokenId}": contoso.token.token.id.description, "{imageId}": image.id.description,
                 ]
                 let tenantRoutes = harness.api.endpoints.filter { $0.path.contains("{tenantId}") }
                 #expect(tenantRoutes.count >= 20)
@@ -38,6 +40,9 @@ import Testing
                 let devices = try await client.call(.get, "/v1/tenants/\(tenant)/devices", token: contoso.token.secret)
                     .decode(ListDocument<DeviceDocument>.self).items
                 #expect(devices.map(\.id) == [device])
+                let images = try await client.call(.get, "/v1/tenants/\(tenant)/images", token: contoso.token.secret)
+                    .decode(ListDocument<ImageDocument>.self).items
+                #expect(images == [image])
                 // And Fabrikam's own listing shows none of it.
                 let theirs = try await client.call(.get, "/v1/tenants", token: fabrikam.token.secret)
                     .decode(ListDocument<TenantDocument>.self).items

@@ -1,5 +1,6 @@
 public import Foundation
 public import RampartModel
+import NIOHTTP1
 
 /// The API's routes as typed calls.
 extension APIClient {
@@ -34,6 +35,22 @@ extension APIClient {
     }
     public func revokeToken(_ id: TokenID, tenant: TenantID?) async throws {
         try await delete(tenant.map { "/v1/tenants/\($0)/tokens/\(id)" } ?? "/v1/operator/tokens/\(id)")
+    }
+
+    // Images
+    public func addImage(package: Data, tenant: TenantID) async throws -> ImageDocument {
+        let (_, data) = try await send(.POST, "/v1/tenants/\(tenant)/images", body: ("application/zip", package))
+        return try JSONDecoder.rampart.decode(ImageDocument.self, from: data)
+    }
+    public func images(tenant: TenantID, component: ComponentID? = nil) async throws -> [ImageDocument] {
+        let query = component.map { "?componentId=\($0)" } ?? ""
+        return try await get("/v1/tenants/\(tenant)/images\(query)", as: ListDocument<ImageDocument>.self).items
+    }
+    public func image(_ id: ImageID, tenant: TenantID) async throws -> ImageDocument {
+        try await get("/v1/tenants/\(tenant)/images/\(id)")
+    }
+    public func imagePackage(_ id: ImageID, tenant: TenantID) async throws -> Data {
+        try await send(.GET, "/v1/tenants/\(tenant)/images/\(id)/package").1
     }
 
     // Devices

@@ -65,12 +65,17 @@ public final class APIClient: Sendable {
     func send(_ method: HTTPMethod, _ path: String, json body: (some Encodable)? = nil as String?) async throws -> (
         Int, Data
     ) {
+        try await send(method, path, body: try body.map { ("application/json", try JSONEncoder.rampart.encode($0)) })
+    }
+
+    /// Sends a request with a body of the given content type (or none).
+    func send(_ method: HTTPMethod, _ path: String, body: (contentType: String, bytes: Data)?) async throws -> (Int, Data) {
         var request = HTTPClientRequest(url: server + path)
         request.method = method
         if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
         if let body {
-            request.headers.add(name: "Content-Type", value: "application/json")
-            request.body = .bytes(ByteBuffer(data: try JSONEncoder.rampart.encode(body)))
+            request.headers.add(name: "Content-Type", value: body.contentType)
+            request.body = .bytes(ByteBuffer(data: body.bytes))
         }
         let response: HTTPClientResponse
         do {

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Logging
+import RampartImage
 import RampartModel
 import X509
 
@@ -15,10 +16,12 @@ public struct API: Sendable {
     let genuineness: Genuineness
     let now: @Sendable () -> Date
     let logger: Logger
+    /// The most an uploaded image package may hold.
+    var imageLimits = ImagePackage.Limits()
 
     /// Every route the service serves.
     public var endpoints: [Endpoint] {
-        publicEndpoints + tenantEndpoints + userEndpoints + fleetEndpoints + caEndpoints + releaseEndpoints + attestationEndpoints + mutualTLSEndpoints
+        publicEndpoints + tenantEndpoints + userEndpoints + fleetEndpoints + caEndpoints + imageEndpoints + releaseEndpoints + attestationEndpoints + mutualTLSEndpoints
     }
 
     /// Registers ``endpoints`` on `router`, recording a failed mutating call in the audit

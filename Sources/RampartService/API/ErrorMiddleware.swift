@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Logging
 import Metrics
+import RampartImage
 import RampartModel
 
 /// Turns every error into the API's JSON error shape and counts refusals.
@@ -22,6 +23,10 @@ struct ErrorMiddleware: RouterMiddleware {
         } catch let error as ServiceError {
             Refusals.count(error)
             return try error.response(from: request, context: context)
+        } catch let error as ImagePackageError {
+            let mapped = ServiceError(error.statusCode, error.code, error.message)
+            Refusals.count(mapped)
+            return try mapped.response(from: request, context: context)
         } catch let error as HTTPError {
             let mapped: ServiceError =
                 switch error.status {

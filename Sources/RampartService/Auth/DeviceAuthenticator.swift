@@ -65,15 +65,3 @@ struct DeviceAuthenticator: RouterMiddleware {
         return try await next(request, context)
     }
 }
-
-extension DistinguishedName {
-    /// The first common name, if any.
-    var commonName: String? {
-        for rdn in self {
-            for attribute in rdn where attribute.type == .RDNAttributeType.commonName {
-                if let text = String(attribute.value) { return text }
-            }
-        }
-        return nil
-    }
-}

@@ -114,6 +114,39 @@ enum Schema {
                     revoked_at BIGINT, revocation_reason TEXT)
                 """,
             ]),
+        Migration(
+            version: 4, name: "signed-images",
+            statements: [
+                // Keys that sign content (image packages, later update metadata), one active per
+                // owner and purpose; retired ones are kept for the record. NULLs never collide in a
+                // unique index, hence a second one for the service's own keys.
+                """
+                CREATE TABLE signing_keys (
+                    id TEXT PRIMARY KEY, tenant_id TEXT REFERENCES tenants(id), purpose TEXT NOT NULL,
+                    certificate_chain TEXT NOT NULL, sealed_key {BLOB}, not_after BIGINT NOT NULL,
+                    created_at BIGINT NOT NULL, retired_at BIGINT)
+                """,
+                "CREATE UNIQUE INDEX signing_keys_active ON signing_keys (tenant_id, purpose) WHERE retired_at IS NULL",
+                """
+                CREATE UNIQUE INDEX signing_keys_active_service ON signing_keys (purpose)
+                WHERE tenant_id IS NULL AND retired_at IS NULL
+                """,
+                // Signed packages, immutable once added. tenant_id is NULL for system software.
+                """
+                CREATE TABLE images (
+                    id TEXT PRIMARY KEY, tenant_id TEXT REFERENCES tenants(id), kind TEXT NOT NULL,
+                    component_id TEXT NOT NULL, name TEXT NOT NULL, version TEXT NOT NULL,
+                    security_version BIGINT NOT NULL, sha256 TEXT NOT NULL, length BIGINT NOT NULL,
+                    created_at BIGINT NOT NULL, created_by TEXT NOT NULL,
+                    UNIQUE (tenant_id, component_id, version))
+                """,
+                "CREATE INDEX images_by_tenant ON images (tenant_id, created_at)",
+                // Package bytes in 1 MiB chunks, in the database so nodes stay stateless.
+                """
+                CREATE TABLE blob_chunks (
+                    sha256 TEXT NOT NULL, seq BIGINT NOT NULL, bytes {BLOB} NOT NULL, PRIMARY KEY (sha256, seq))
+                """,
+            ]),
     ]
 
     /// Applies every migration not yet applied, each in its own transaction, in order.

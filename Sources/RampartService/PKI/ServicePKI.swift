@@ -6,14 +6,6 @@ public import RampartPKI
 import X509
 import Synchronization
 
-/// Where CA private keys are kept.
-public enum CAKeyCustody: Sendable {
-    /// One PEM file per key, mode 0600, in this directory (the SQLite default).
-    case files(directory: String)
-    /// Sealed with AES-256-GCM in the database, so several nodes share them (PostgreSQL).
-    case sealed(KeySealer)
-}
-
 /// The Security Service's certificate authorities: one Root (20 years), one Intermediate
 /// (10 years), and per tenant a Tenant CA (2 years) that is renewed 90 days before it
 /// expires. The renewed CA starts issuing 45 days after it is created; until the old one
@@ -21,13 +13,13 @@ public enum CAKeyCustody: Sendable {
 public struct ServicePKI: Sendable {
     public let root: CertificateAuthority
     public let intermediate: CertificateAuthority
-    let custody: CAKeyCustody
-    /// Tenant CAs already read, by row ID. A CA row never changes once written, so an
-    /// entry never goes stale; rotation adds a new row with a new ID.
-    let issuers = IssuerCache()
+    let custody: KeyCustody
+    /// Tenant CAs and signing keys already read, by row ID.
+    let issuers = RowCache<Issuer>()
+    let signingKeys = RowCache<SigningKey>()
 
     /// Loads the root and intermediate, creating them on first start.
-    static func bootstrap(database: any Database, custody: CAKeyCustody, now: Date) async throws -> ServicePKI {
+    static func bootstrap(database: any Database, custody: KeyCustody, now: Date) async throws -> ServicePKI {
         if let loaded = try await load(database: database, custody: custody) { return loaded }
         let root = try CertificateAuthority.makeRoot(commonName: "Rampart Root CA", now: now)
         let intermediate = try root.issueSubordinate(
@@ -46,7 +38,7 @@ public struct ServicePKI: Sendable {
         return ServicePKI(root: root, intermediate: intermediate, custody: custody)
     }
 
-    private static func load(database: any Database, custody: CAKeyCustody) async throws -> ServicePKI? {
+    private static func load(database: any Database, custody: KeyCustody) async throws -> ServicePKI? {
         let rows = try await database.read { db in
             try await db.query("SELECT * FROM certificate_authorities WHERE tenant_id IS NULL")
         }
@@ -62,7 +54,7 @@ public struct ServicePKI: Sendable {
     /// Creates a tenant's first CA, inside the caller's transaction.
     func createTenantCA(for tenant: TenantDocument, db: any SQLExecutor, now: Date) async throws {
         let ca = try intermediate.issueSubordinate(
-            commonName: "Rampart Tenant CA \(tenant.id)", organizationalUnit: tenant.name, lifetime: .tenantCA,
+            commonName: SigningNames.tenantCA(tenant.id), organizationalUnit: tenant.name, lifetime: .tenantCA,
             maxPathLength: 0, now: now)
         try await Self.store(ca, kind: "tenant", tenant: tenant.id, activatesAt: now, custody: custody, db: db, now: now)
     }
@@ -83,7 +75,7 @@ public struct ServicePKI: Sendable {
                 let latest = try newest.first.flatMap { try $0.optionalDate("latest") } ?? .distantPast
                 guard latest.timeIntervalSince(now) < Lifetime.tenantCARenewalWindow else { return false }
                 let ca = try intermediate.issueSubordinate(
-                    commonName: "Rampart Tenant CA \(tenant.id)", organizationalUnit: tenant.name, lifetime: .tenantCA,
+                    commonName: SigningNames.tenantCA(tenant.id), organizationalUnit: tenant.name, lifetime: .tenantCA,
                     maxPathLength: 0, now: now)
                 try await Self.store(
                     ca, kind: "tenant", tenant: tenant.id, activatesAt: now.addingTimeInterval(Lifetime.tenantCAActivationDelay),
@@ -110,7 +102,7 @@ public struct ServicePKI: Sendable {
 
     /// The tenant's issuing CA with the PEM chain above a certificate it issues
     /// (tenant CA, intermediate), both read and encoded once per CA.
-    func issuingChain(for tenant: TenantID, db: any SQLExecutor, now: Date) async throws -> IssuerCache.Issuer {
+    func issuingChain(for tenant: TenantID, db: any SQLExecutor, now: Date) async throws -> Issuer {
         let rows = try await db.query(
             """
             SELECT * FROM certificate_authorities WHERE tenant_id = $1 AND activates_at <= $2 AND not_after > $2
@@ -122,11 +114,11 @@ public struct ServicePKI: Sendable {
         return try issuer(from: row)
     }
 
-    private func issuer(from row: SQLRow) throws -> IssuerCache.Issuer {
+    private func issuer(from row: SQLRow) throws -> Issuer {
         let id = try row.text("id")
-        if let cached = issuers.issuer(id) { return cached }
+        if let cached = issuers.value(id) { return cached }
         let authority = try Self.authority(from: row, custody: custody)
-        let issuer = IssuerCache.Issuer(
+        let issuer = Issuer(
             authority: authority, chainPEM: [authority.certificate.pemString, intermediate.certificate.pemString])
         issuers.insert(issuer, id: id)
         return issuer
@@ -139,18 +131,11 @@ public struct ServicePKI: Sendable {
     }
 
     private static func store(
-        _ ca: CertificateAuthority, kind: String, tenant: TenantID?, activatesAt: Date, custody: CAKeyCustody,
+        _ ca: CertificateAuthority, kind: String, tenant: TenantID?, activatesAt: Date, custody: KeyCustody,
         db: any SQLExecutor, now: Date
     ) async throws {
         let id = UUID().uuidString.lowercased()
-        let keyPEM = ca.privateKeyPEM
-        var sealed = SQLValue.null
-        switch custody {
-        case .files(let directory):
-            try SecretFile.write(keyPEM, to: "\(directory)/\(id).key.pem")
-        case .sealed(let sealer):
-            sealed = .blob(Array(try sealer.seal(Data(keyPEM.utf8), context: id)))
-        }
+        let sealed = try custody.keep(ca.privateKeyPEM, id: id)
         try await db.query(
             """
             INSERT INTO certificate_authorities (id, kind, tenant_id, certificate_pem, sealed_key, not_before, not_after, activates_at, created_at)
@@ -160,36 +145,25 @@ public struct ServicePKI: Sendable {
             .of(ca.certificate.notValidBefore), .of(ca.certificate.notValidAfter), .of(activatesAt), .of(now))
     }
 
-    private static func authority(from row: SQLRow, custody: CAKeyCustody) throws -> CertificateAuthority {
-        let id = try row.text("id")
-        let keyPEM: String
-        switch custody {
-        case .files(let directory):
-            let path = "\(directory)/\(id).key.pem"
-            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw PKIError.keyMissing(path) }
-            keyPEM = text
-        case .sealed(let sealer):
-            guard let blob = try row.blob("sealed_key") else {
-                throw PKIError.sealedKeyInvalid("CA \(id) has no sealed key in the database")
-            }
-            keyPEM = String(decoding: try sealer.open(Data(blob), context: id), as: UTF8.self)
-        }
-        return try CertificateAuthority(certificatePEM: try row.text("certificate_pem"), privateKeyPEM: keyPEM)
+    private static func authority(from row: SQLRow, custody: KeyCustody) throws -> CertificateAuthority {
+        try CertificateAuthority(certificatePEM: try row.text("certificate_pem"), privateKeyPEM: try custody.keyPEM(of: row))
     }
 }
 
 
-/// Issuing CAs parsed once (certificate, and key read from its file or unsealed) instead
-/// of on every attestation.
-final class IssuerCache: Sendable {
-    struct Issuer: Sendable {
-        let authority: CertificateAuthority
-        /// PEM: the CA's certificate, then the intermediate's.
-        let chainPEM: [String]
-    }
+/// A tenant's issuing CA with the PEM chain above a certificate it issues.
+struct Issuer: Sendable {
+    let authority: CertificateAuthority
+    /// PEM: the CA's certificate, then the intermediate's.
+    let chainPEM: [String]
+}
 
-    private let entries = Mutex<[String: Issuer]>([:])
+/// Keys and certificates parsed once (and keys read from their file or unsealed) per
+/// database row, instead of on every use. Rows of CAs and signing keys never change once
+/// written — rotation adds a row — so an entry never goes stale.
+final class RowCache<Value: Sendable>: Sendable {
+    private let entries = Mutex<[String: Value]>([:])
 
-    func issuer(_ id: String) -> Issuer? { entries.withLock { $0[id] } }
-    func insert(_ issuer: Issuer, id: String) { entries.withLock { $0[id] = issuer } }
+    func value(_ id: String) -> Value? { entries.withLock { $0[id] } }
+    func insert(_ value: Value, id: String) { entries.withLock { $0[id] = value } }
 }

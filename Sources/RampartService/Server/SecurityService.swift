@@ -124,7 +124,7 @@ public struct SecurityService: Sendable {
         return router
     }
 
-    private static func keyCustody(_ configuration: ServerConfiguration, engine: DatabaseEngine) throws -> CAKeyCustody {
+    private static func keyCustody(_ configuration: ServerConfiguration, engine: DatabaseEngine) throws -> KeyCustody {
         switch engine {
         case .sqlite:
             let directory = "\(configuration.dataDirectory)/pki"

@@ -5,6 +5,7 @@ import Hummingbird
 import HummingbirdTesting
 import Logging
 import NIOCore
+import RampartImage
 import RampartModel
 @testable import RampartService
 import ServiceLifecycle
@@ -131,6 +132,22 @@ struct RouterClient: Sendable {
         return try await call(method, path, token: token, raw: text)
     }
 
+    /// Sends `bytes` as the body, as an upload of a file.
+    func upload(_ path: String, token: String?, bytes: Data, contentType: String = "application/zip") async throws -> Answer {
+        var headers = HTTPFields()
+        if let token { headers[.authorization] = "Bearer \(token)" }
+        headers[.contentType] = contentType
+        let response = try await client.executeRequest(uri: path, method: .post, headers: headers, body: ByteBuffer(bytes: bytes))
+        return Answer(status: response.status, body: Data(response.body.readableBytesView))
+    }
+
+    /// Packs the test app at `version` and adds it to `tenant`.
+    func addImage(version: String, tenant: TenantID, token: String) async throws -> Answer {
+        let package = try ImagePackage.app(
+            manifest: TestApp.manifest, wasm: Wasm.command, version: version, securityVersion: 1)
+        return try await upload("/v1/tenants/\(tenant)/images", token: token, bytes: try package.zipped())
+    }
+
     /// A tenant with its Administrator's token.
     func createTenant(_ name: String, operatorToken: String) async throws -> TenantCreated {
         let answer = try await call(.post, "/v1/tenants", token: operatorToken, json: CreateTenantRequest(name: name))
@@ -163,3 +180,13 @@ struct RouterClient: Sendable {
 
 /// Both engines, for parameterised tests.
 let engines: [DatabaseEngine] = [.sqlite, .postgres]
+
+/// The app the service tests add as an image: one component, any version.
+enum TestApp {
+    static let componentId = ComponentID("7d3c1a52-5b0e-4c53-9d8e-0c5f4ad1b2e7")!
+    static let manifest = Data(
+        """
+        {"SchemaVersion": 1, "Name": "telemetry", "ComponentId": "\(componentId)", "EntryPoint": "app.wasm",
+         "Capabilities": {}, "Limits": {"MemoryKB": 256}}
+        """.utf8)
+}
