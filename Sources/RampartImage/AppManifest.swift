@@ -80,6 +80,9 @@ public struct AppManifest: Codable, Sendable, Equatable {
         guard !name.isEmpty, name.count <= 64, name.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else {
             throw ImagePackageError("manifest_invalid", "Name must be 1–64 letters, digits, '-', '_' or '.'")
         }
+        guard componentId != .runtime else {
+            throw ImagePackageError("manifest_invalid", "ComponentId \(componentId) is reserved for the system software")
+        }
         guard entryPoint.hasSuffix(".wasm"), !entryPoint.contains("/") else {
             throw ImagePackageError("manifest_invalid", "EntryPoint must name a .wasm file")
         }

@@ -48,6 +48,35 @@ public struct ImagePackage: Sendable, Equatable {
             metadataBytes: try encode(metadata), metadata: metadata, manifest: manifestBytes, payload: wasm, signature: nil)
     }
 
+    /// A new, unsigned package of the system software: the `rampartd` executable (ELF).
+    public static func systemSoftware(executable: Data, version: String, securityVersion: Int) throws -> ImagePackage {
+        try checkExecutable(executable)
+        let metadata = ImagePackageMetadata(
+            kind: .systemSoftware, componentId: .runtime, name: "rampartd", version: try checkedVersion(version),
+            securityVersion: try checkedSecurityVersion(securityVersion), manifest: nil, payload: digest(executable))
+        return ImagePackage(metadataBytes: try encode(metadata), metadata: metadata, manifest: nil, payload: executable, signature: nil)
+    }
+
+    /// An uploaded system-software package, checked as the service checks it before signing:
+    /// unsigned, of the runtime component, its payload an ELF executable.
+    public init(uploadedSystemSoftware data: Data, limits: Limits = Limits()) throws {
+        try self.init(zipped: data, limits: limits)
+        guard !isSignedOrAssigned else { throw ImagePackageError.alreadySigned }
+        guard metadata.kind == .systemSoftware else {
+            throw ImagePackageError("image_kind_unsupported", "this is an app package; add it to a tenant with `rampart image add`")
+        }
+        guard metadata.componentId == .runtime, metadata.name == "rampartd" else {
+            throw ImagePackageError("package_invalid", "a system-software package is component \(ComponentID.runtime), named rampartd")
+        }
+        try Self.checkExecutable(payload)
+    }
+
+    static func checkExecutable(_ executable: Data) throws {
+        guard executable.starts(with: [0x7f, 0x45, 0x4c, 0x46]) else {
+            throw ImagePackageError("payload_not_executable", "the system software must be the rampartd executable (an ELF file)")
+        }
+    }
+
     /// An uploaded app package, checked as the service checks it before signing: it reads
     /// as a package, is unsigned with none of the service-assigned fields, is an app, and its
     /// manifest and module pass the same checks as `rampart app pack`, with the manifest's

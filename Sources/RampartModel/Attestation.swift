@@ -172,11 +172,15 @@ public struct SystemSoftwareRelease: Codable, Sendable, Equatable {
     /// Set when an operator revoked the release; devices running it are refused and told to update.
     public var revokedAt: Date?
     public var revocationReason: String?
+    /// The signed package devices install, when the operator published one; without it the
+    /// release is a reference value only (attestation accepts it, updates cannot deliver it).
+    public var imageId: ImageID?
 
     public init(
         version: String, measurement: String, feed: OSFeed, securityVersion: Int, publishedAt: Date,
-        revokedAt: Date? = nil, revocationReason: String? = nil
+        revokedAt: Date? = nil, revocationReason: String? = nil, imageId: ImageID? = nil
     ) {
+        self.imageId = imageId
         self.version = version
         self.measurement = measurement
         self.feed = feed

@@ -110,6 +110,10 @@ public struct DeviceID: Hashable, Codable, Sendable, CustomStringConvertible, Co
 public struct ComponentID: EntityID {
     public let uuid: UUID
     public init(uuid: UUID) { self.uuid = uuid }
+
+    /// The system software (the `rampartd` runtime): one component across all releases.
+    /// No app may claim it.
+    public static let runtime = ComponentID("00000000-0000-0000-0000-000000000001")!
 }
 
 /// Identifies one image: one signed version of a component, assigned by the service.

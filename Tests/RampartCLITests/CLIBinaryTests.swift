@@ -65,6 +65,20 @@ import Testing
             #expect(revoked.revokedAt != nil)
             let releases = try await rampart(["os", "list"], config: config)
             #expect(releases.output.contains("revoked: flawed"), "\(releases.output)")
+            // A deliverable release: packed, then published; the service signs it.
+            let build = "\(directory)/rampartd-0.3.0"
+            try (Data([0x7f, 0x45, 0x4c, 0x46]) + Data("a newer build".utf8)).write(to: URL(fileURLWithPath: build))
+            let osPack = try await Command.run(
+                Self.binary, ["os", "pack", "--executable", build, "--version", "0.3.0", "--security-version", "2", "--out", "\(directory)/os.pkg"])
+            #expect(osPack.status == 0, "\(osPack.output)")
+            let mismatch = try await rampart(["os", "publish", "--file", "\(directory)/os.pkg", "--version", "0.4.0"], config: config)
+            #expect(mismatch.status != 0 && mismatch.output.contains("does not match"), "\(mismatch.output)")
+            let deliverable = try json(
+                SystemSoftwareRelease.self,
+                try await rampart(["os", "publish", "--file", "\(directory)/os.pkg", "--feed", "retail-eval", "--json"], config: config))
+            #expect(deliverable.imageId != nil && deliverable.securityVersion == 2 && deliverable.feed == .retailEval)
+            let listedReleases = try await rampart(["os", "list"], config: config)
+            #expect(listedReleases.output.contains("DELIVERABLE"), "\(listedReleases.output)")
             #expect(created.tenant.name == "Contoso")
 
             let adminLogin = try await rampart(
@@ -185,7 +199,7 @@ import Testing
         let commands = [
             [], ["demo"], ["login"], ["whoami"], ["tenant"], ["tenant", "create"], ["role", "add"], ["token", "create"],
             ["device", "claim"], ["device", "release"], ["product", "delete"], ["device-group", "update"],
-            ["ca", "download-chain"], ["audit", "list"], ["os", "publish"], ["os", "revoke"], ["os", "list"], ["app", "pack"],
+            ["ca", "download-chain"], ["audit", "list"], ["os", "publish"], ["os", "revoke"], ["os", "list"], ["os", "pack"], ["app", "pack"],
             ["image", "add"], ["image", "list"], ["image", "show"], ["image", "download"],
         ]
         for command in commands {

@@ -115,6 +115,21 @@ import X509
             imageID: .random(), tenantID: tenant, at: Date(), privateKeyPEM: key.pemRepresentation,
             certificateChain: [client, tenantCA.certificate, hierarchy.intermediate.certificate].map(\.pemString))
         #expect(await refusal(forged, root: hierarchy.root, tenant: tenant) == "image_signature_invalid")
+        // System software signed by a tenant's key (a tenant trying to ship a runtime).
+        let runtime = try ImagePackage.systemSoftware(executable: Data([0x7f, 0x45, 0x4c, 0x46, 1]), version: "1.0.0", securityVersion: 1)
+        forged = try runtime.signed(imageID: .random(), tenantID: nil, at: Date(), privateKeyPEM: signer.0, certificateChain: signer.1)
+        #expect(await refusal(forged, root: hierarchy.root, tenant: nil) == "image_signature_invalid")
+        // An app signed by the system-software key: it names no tenant and no tenant key.
+        let serviceKey = P256.Signing.PrivateKey()
+        let serviceCertificate = try hierarchy.intermediate.issueSigningCertificate(
+            commonName: SigningNames.systemSoftwareSigning, publicKey: serviceKey.publicKey, now: Date())
+        let serviceChain = [serviceCertificate, hierarchy.intermediate.certificate].map(\.pemString)
+        let genuineRuntime = try runtime.signed(
+            imageID: .random(), tenantID: nil, at: Date(), privateKeyPEM: serviceKey.pemRepresentation, certificateChain: serviceChain)
+        #expect(await refusal(genuineRuntime, root: hierarchy.root, tenant: tenant) == nil)
+        forged = try Self.unsigned().signed(
+            imageID: .random(), tenantID: tenant, at: Date(), privateKeyPEM: serviceKey.pemRepresentation, certificateChain: serviceChain)
+        #expect(await refusal(forged, root: hierarchy.root, tenant: tenant) == "image_foreign_tenant")
         // Signed while the signing certificate was not yet valid: validity is judged at signedAt.
         let late = try hierarchy.signer(for: tenant, now: Date().addingTimeInterval(86_400 * 3))
         forged = try Self.sign(try Self.unsigned(), tenant: tenant, with: late)

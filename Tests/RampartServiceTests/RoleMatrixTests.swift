@@ -93,6 +93,10 @@ import Testing
         Case(description: "image.add", expected: atLeast(.contributor, success: .created)) { client, f in
             try await client.addImage(version: "1.0.\(UInt32.random(in: 0...UInt32.max))", tenant: f.tenant, token: f.callerToken)
         },
+        Case(description: "os.publish a package (operator only)", expected: { _ in .forbidden }) { client, f in
+            try await client.upload(
+                "/v1/os/releases/package", token: f.callerToken, bytes: try SystemSoftwareTests.package("m", version: "9.9.9"))
+        },
         Case(description: "tenant.create (operator only)", expected: { _ in .forbidden }) { client, f in
             try await client.call(.post, "/v1/tenants", token: f.callerToken, json: CreateTenantRequest(name: "Rogue"))
         },

@@ -57,6 +57,11 @@ extension APIClient {
     public func publishRelease(_ request: PublishReleaseRequest) async throws -> SystemSoftwareRelease {
         try await post("/v1/os/releases", request)
     }
+    /// Publishes a system-software package; the service signs it.
+    public func publishReleasePackage(_ package: Data, feed: OSFeed) async throws -> SystemSoftwareRelease {
+        let (_, data) = try await send(.POST, "/v1/os/releases/package?feed=\(feed.rawValue)", body: ("application/zip", package))
+        return try JSONDecoder.rampart.decode(SystemSoftwareRelease.self, from: data)
+    }
     public func releases() async throws -> [SystemSoftwareRelease] {
         try await get("/v1/os/releases", as: ListDocument<SystemSoftwareRelease>.self).items
     }

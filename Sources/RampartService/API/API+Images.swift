@@ -14,25 +14,15 @@ extension API {
             Endpoint(.post, "/v1/tenants/{tenantId}/images", action: "image.add") { request, context in
                 let tenant = try context.id("tenantId", as: TenantID.self)
                 let user = try context.authorize(tenant, .contributor)
-                let package = try ImagePackage(uploadedApp: try await request.collectPackage(limits: imageLimits), limits: imageLimits)
+                let package = try ImagePackage(
+                    uploadedApp: try await request.collectPackage(maxPayload: imageLimits.app, limits: imageLimits), limits: imageLimits)
                 let now = now()
                 let image = try await database.transaction { db in
                     let metadata = package.metadata
                     guard try await !db.imageExists(tenant: tenant, component: metadata.componentId, version: metadata.version)
                     else { throw Self.imageExists(metadata) }
-                    let key = try await pki.signingKey(.imageSigning, tenant: tenant, db: db, now: now)
-                    let id = ImageID.random()
-                    let bytes = try package.signed(
-                        imageID: id, tenantID: tenant, at: now, privateKeyPEM: key.privateKeyPEM,
-                        certificateChain: key.certificateChain
-                    ).zipped()
-                    let image = ImageDocument(
-                        id: id, tenantId: tenant, kind: metadata.kind, componentId: metadata.componentId, name: metadata.name,
-                        version: metadata.version, securityVersion: metadata.securityVersion,
-                        sha256: SHA256.hash(data: bytes).hexString, length: bytes.count, createdAt: now, createdBy: user.name)
-                    guard try await db.insertImage(image) else { throw Self.imageExists(metadata) }
-                    try await db.storeBlob(bytes, sha256: image.sha256)
-                    try await db.audit(context, target: "image/\(id)", at: now)
+                    let image = try await storeSigned(package, tenant: tenant, createdBy: user.name, db: db, now: now)
+                    try await db.audit(context, target: "image/\(image.id)", at: now)
                     return image
                 }
                 return try .json(image, status: .created)
@@ -60,6 +50,26 @@ extension API {
         ]
     }
 
+    /// Signs `package` — with the tenant's image-signing key, or for system software (no
+    /// tenant) the service's — and stores its row and bytes in the caller's transaction.
+    func storeSigned(
+        _ package: ImagePackage, tenant: TenantID?, createdBy: String, db: any SQLExecutor, now: Date
+    ) async throws -> ImageDocument {
+        let key = try await pki.signingKey(tenant == nil ? .systemSoftwareSigning : .imageSigning, tenant: tenant, db: db, now: now)
+        let id = ImageID.random()
+        let bytes = try package.signed(
+            imageID: id, tenantID: tenant, at: now, privateKeyPEM: key.privateKeyPEM, certificateChain: key.certificateChain
+        ).zipped()
+        let metadata = package.metadata
+        let image = ImageDocument(
+            id: id, tenantId: tenant, kind: metadata.kind, componentId: metadata.componentId, name: metadata.name,
+            version: metadata.version, securityVersion: metadata.securityVersion, sha256: SHA256.hash(data: bytes).hexString,
+            length: bytes.count, createdAt: now, createdBy: createdBy)
+        guard try await db.insertImage(image) else { throw Self.imageExists(metadata) }
+        try await db.storeBlob(bytes, sha256: image.sha256)
+        return image
+    }
+
     /// The image a `{tenantId}/images/{imageId}` route names, for a Reader or above.
     private func image(_ context: RampartRequestContext) async throws -> (TenantID, ImageDocument) {
         let tenant = try context.id("tenantId", as: TenantID.self)
@@ -80,8 +90,8 @@ extension API {
 
 extension Request {
     /// Reads an uploaded image package (`application/zip`), refusing more bytes than a
-    /// package within `limits` can hold before they are buffered.
-    func collectPackage(limits: ImagePackage.Limits) async throws -> Data {
+    /// package with `maxPayload` bytes of payload can hold before they are buffered.
+    func collectPackage(maxPayload: Int, limits: ImagePackage.Limits) async throws -> Data {
         if let contentType = headers[.contentType]?.lowercased(),
             !contentType.hasPrefix("application/zip"), !contentType.hasPrefix("application/octet-stream")
         {
@@ -89,9 +99,9 @@ extension Request {
         }
         var request = self
         do {
-            return Data(try await request.collectBody(upTo: limits.app + 4 * limits.smallEntry).readableBytesView)
+            return Data(try await request.collectBody(upTo: maxPayload + 4 * limits.smallEntry).readableBytesView)
         } catch is NIOTooManyBytesError {
-            throw ServiceError(413, "body_too_large", "an app image package holds at most \(limits.app) bytes of payload")
+            throw ServiceError(413, "body_too_large", "this image package may hold at most \(maxPayload) bytes of payload")
         }
     }
 }

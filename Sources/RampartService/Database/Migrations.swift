@@ -147,6 +147,12 @@ enum Schema {
                     sha256 TEXT NOT NULL, seq BIGINT NOT NULL, bytes {BLOB} NOT NULL, PRIMARY KEY (sha256, seq))
                 """,
             ]),
+        Migration(
+            version: 5, name: "deliverable-system-software",
+            statements: [
+                // The signed package of a release, when the operator published one.
+                "ALTER TABLE system_software_releases ADD COLUMN image_id TEXT REFERENCES images(id)",
+            ]),
     ]
 
     /// Applies every migration not yet applied, each in its own transaction, in order.

@@ -8,6 +8,8 @@ import X509
 enum SigningPurpose: String, Sendable {
     /// A tenant's app image packages; certified by the tenant's CA.
     case imageSigning = "image-signing"
+    /// The system software the service operator publishes; certified by the intermediate.
+    case systemSoftwareSigning = "system-software-signing"
 }
 
 /// A private key of the service that signs content rather than certificates, with the
@@ -15,7 +17,8 @@ enum SigningPurpose: String, Sendable {
 struct SigningKey: Sendable {
     let id: String
     let privateKeyPEM: String
-    /// PEM: the key's certificate, the tenant CA that issued it, the intermediate.
+    /// PEM: the key's certificate, the CA that issued it, the intermediate (when that is not
+    /// the issuer).
     let certificateChain: [String]
     let notAfter: Date
 }
@@ -26,20 +29,29 @@ extension ServicePKI {
     /// tenant's newest CA).
     static let signingKeyRenewalWindow: TimeInterval = 30 * 24 * 3600
 
-    /// The tenant's active key for `purpose`, inside the caller's transaction: created on
-    /// first use (so existing tenants need no backfill), and retired and replaced by a new
-    /// one when its certificate nears its end. Racing nodes converge on one key: the unique
-    /// index admits one active key per tenant and purpose, and the loser reads the winner's.
-    func signingKey(_ purpose: SigningPurpose, tenant: TenantID, db: any SQLExecutor, now: Date) async throws -> SigningKey {
+    /// The active key for `purpose` of `tenant` (nil: the service's own), inside the
+    /// caller's transaction: created on first use (so existing tenants need no backfill),
+    /// and retired and replaced by a new one when its certificate nears its end. Racing
+    /// nodes converge on one key: a unique index admits one active key per owner and
+    /// purpose, and the loser reads the winner's.
+    func signingKey(_ purpose: SigningPurpose, tenant: TenantID?, db: any SQLExecutor, now: Date) async throws -> SigningKey {
         if let row = try await activeSigningKeyRow(purpose, tenant: tenant, db: db) {
             let key = try signingKey(from: row)
             if key.notAfter.timeIntervalSince(now) >= Self.signingKeyRenewalWindow { return key }
             try await db.query("UPDATE signing_keys SET retired_at = $1 WHERE id = $2", .of(now), .text(key.id))
         }
-        let issuer = try await issuingChain(for: tenant, db: db, now: now)
+        let issuer: Issuer
+        let commonName: String
+        if let tenant {
+            issuer = try await issuingChain(for: tenant, db: db, now: now)
+            commonName = SigningNames.imageSigning(tenant)
+        } else {
+            issuer = Issuer(authority: intermediate, chainPEM: [intermediate.certificate.pemString])
+            commonName = SigningNames.systemSoftwareSigning
+        }
         let privateKey = P256.Signing.PrivateKey()
         let certificate = try issuer.authority.issueSigningCertificate(
-            commonName: SigningNames.imageSigning(tenant), publicKey: privateKey.publicKey, now: now)
+            commonName: commonName, publicKey: privateKey.publicKey, now: now)
         let id = UUID().uuidString.lowercased()
         let sealed = try custody.keep(privateKey.pemRepresentation, id: id)
         let inserted = try await db.query(
@@ -47,12 +59,12 @@ extension ServicePKI {
             INSERT INTO signing_keys (id, tenant_id, purpose, certificate_chain, sealed_key, not_after, created_at)
             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING RETURNING id
             """,
-            .text(id), .of(tenant), .text(purpose.rawValue),
+            .text(id), tenant.map { .of($0) } ?? .null, .text(purpose.rawValue),
             .text(([certificate.pemString] + issuer.chainPEM).joined()), sealed, .of(certificate.notValidAfter), .of(now))
         if inserted.isEmpty {
             custody.discard(id: id)
             guard let row = try await activeSigningKeyRow(purpose, tenant: tenant, db: db) else {
-                throw ServiceError(500, "signing_key_missing", "no \(purpose.rawValue) key could be created for tenant \(tenant)")
+                throw ServiceError(500, "signing_key_missing", "no \(purpose.rawValue) key could be created")
             }
             return try signingKey(from: row)
         }
@@ -61,8 +73,13 @@ extension ServicePKI {
             certificateChain: [certificate.pemString] + issuer.chainPEM, notAfter: certificate.notValidAfter)
     }
 
-    private func activeSigningKeyRow(_ purpose: SigningPurpose, tenant: TenantID, db: any SQLExecutor) async throws -> SQLRow? {
-        try await db.query(
+    private func activeSigningKeyRow(_ purpose: SigningPurpose, tenant: TenantID?, db: any SQLExecutor) async throws -> SQLRow? {
+        guard let tenant else {
+            return try await db.query(
+                "SELECT * FROM signing_keys WHERE tenant_id IS NULL AND purpose = $1 AND retired_at IS NULL", .text(purpose.rawValue)
+            ).first
+        }
+        return try await db.query(
             "SELECT * FROM signing_keys WHERE tenant_id = $1 AND purpose = $2 AND retired_at IS NULL",
             .of(tenant), .text(purpose.rawValue)
         ).first

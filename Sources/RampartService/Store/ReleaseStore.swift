@@ -8,11 +8,11 @@ extension SQLExecutor {
     func insertRelease(_ release: SystemSoftwareRelease) async throws -> Bool {
         try await query(
             """
-            INSERT INTO system_software_releases (version, measurement, feed, security_version, published_at)
-            VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING version
+            INSERT INTO system_software_releases (version, measurement, feed, security_version, published_at, image_id)
+            VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING version
             """,
             .text(release.version), .text(release.measurement), .text(release.feed.rawValue),
-            .int(Int64(release.securityVersion)), .of(release.publishedAt)
+            .int(Int64(release.securityVersion)), .of(release.publishedAt), release.imageId.map { .of($0) } ?? .null
         ).isEmpty == false
     }
 
@@ -28,6 +28,14 @@ extension SQLExecutor {
     func release(measurement: String) async throws -> SystemSoftwareRelease? {
         try await query("SELECT * FROM system_software_releases WHERE measurement = $1", .text(measurement)).first
             .map(SystemSoftwareRelease.init(row:))
+    }
+
+    /// Gives a reference-only release its signed package; false when it has one already.
+    func attachPackage(_ image: ImageID, toRelease version: String) async throws -> Bool {
+        try await query(
+            "UPDATE system_software_releases SET image_id = $1 WHERE version = $2 AND image_id IS NULL RETURNING version",
+            .of(image), .text(version)
+        ).isEmpty == false
     }
 
     /// Revokes the release; false when there is none or it was revoked already.
@@ -47,6 +55,7 @@ extension SystemSoftwareRelease {
             version: try row.text("version"), measurement: try row.text("measurement"),
             feed: OSFeed(rawValue: try row.text("feed")) ?? .retail, securityVersion: Int(try row.int("security_version")),
             publishedAt: try row.date("published_at"), revokedAt: try row.optionalDate("revoked_at"),
-            revocationReason: try row.optionalText("revocation_reason"))
+            revocationReason: try row.optionalText("revocation_reason"),
+            imageId: try row.optionalText("image_id").flatMap(ImageID.init))
     }
 }
