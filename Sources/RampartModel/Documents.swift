@@ -171,11 +171,18 @@ public struct DeviceGroupDocument: Codable, Sendable, Equatable {
     public var osFeed: OSFeed
     public var updatePolicy: UpdatePolicy
     public var createdAt: Date
+    /// Installs wait for this daily window (UTC); none means any time.
+    public var maintenanceWindow: MaintenanceWindow?
+    /// The last time an operator asked the group's devices to check for updates now.
+    public var updateRequestedAt: Date?
 
     public init(
         id: DeviceGroupID, tenantId: TenantID, productId: ProductID, name: String, description: String,
-        osFeed: OSFeed, updatePolicy: UpdatePolicy, createdAt: Date
+        osFeed: OSFeed, updatePolicy: UpdatePolicy, createdAt: Date, maintenanceWindow: MaintenanceWindow? = nil,
+        updateRequestedAt: Date? = nil
     ) {
+        self.maintenanceWindow = maintenanceWindow
+        self.updateRequestedAt = updateRequestedAt
         self.id = id
         self.tenantId = tenantId
         self.productId = productId

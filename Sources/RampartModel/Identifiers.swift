@@ -58,6 +58,12 @@ public struct DeviceGroupID: EntityID {
     public init(uuid: UUID) { self.uuid = uuid }
 }
 
+/// Identifies a deployment: the set of app images a device group should run, from a time on.
+public struct DeploymentID: EntityID {
+    public let uuid: UUID
+    public init(uuid: UUID) { self.uuid = uuid }
+}
+
 /// Identifies a user of a tenant.
 public struct UserID: EntityID {
     public let uuid: UUID

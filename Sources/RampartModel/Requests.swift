@@ -113,15 +113,49 @@ public struct CreateDeviceGroupRequest: APIRequestBody {
 }
 
 public struct UpdateDeviceGroupRequest: APIRequestBody {
-    public static let fields: Set<String> = ["name", "description", "osFeed", "updatePolicy"]
+    public static let fields: Set<String> = ["name", "description", "osFeed", "updatePolicy", "maintenanceWindow"]
     public var name: String?
     public var description: String?
     public var osFeed: OSFeed?
     public var updatePolicy: UpdatePolicy?
-    public init(name: String? = nil, description: String? = nil, osFeed: OSFeed? = nil, updatePolicy: UpdatePolicy? = nil) {
+    /// Absent: unchanged; `null`: cleared (installs any time); a window: set.
+    public var maintenanceWindow: MaintenanceWindow??
+
+    public init(
+        name: String? = nil, description: String? = nil, osFeed: OSFeed? = nil, updatePolicy: UpdatePolicy? = nil,
+        maintenanceWindow: MaintenanceWindow?? = nil
+    ) {
         self.name = name
         self.description = description
         self.osFeed = osFeed
         self.updatePolicy = updatePolicy
+        self.maintenanceWindow = maintenanceWindow
+    }
+
+    enum CodingKeys: String, CodingKey { case name, description, osFeed, updatePolicy, maintenanceWindow }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        name = try container.decodeIfPresent(String.self, forKey: .name)
+        description = try container.decodeIfPresent(String.self, forKey: .description)
+        osFeed = try container.decodeIfPresent(OSFeed.self, forKey: .osFeed)
+        updatePolicy = try container.decodeIfPresent(UpdatePolicy.self, forKey: .updatePolicy)
+        if container.contains(.maintenanceWindow) {
+            maintenanceWindow = .some(try container.decodeNil(forKey: .maintenanceWindow)
+                ? nil : try container.decode(MaintenanceWindow.self, forKey: .maintenanceWindow))
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encodeIfPresent(name, forKey: .name)
+        try container.encodeIfPresent(description, forKey: .description)
+        try container.encodeIfPresent(osFeed, forKey: .osFeed)
+        try container.encodeIfPresent(updatePolicy, forKey: .updatePolicy)
+        switch maintenanceWindow {
+        case .none: break
+        case .some(.none): try container.encodeNil(forKey: .maintenanceWindow)
+        case .some(.some(let window)): try container.encode(window, forKey: .maintenanceWindow)
+        }
     }
 }

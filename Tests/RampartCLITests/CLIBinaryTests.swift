@@ -127,6 +127,28 @@ import Testing
             let listed = try json([DeviceDocument].self, try await rampart(["device", "list", "--json"], config: config))
             #expect(listed.map(\.id.hex) == [device])
 
+            // Deploy the image to the device's group, set a window, ask for an update, read the status.
+            let deployment = try json(
+                DeploymentDocument.self,
+                try await rampart(["deployment", "create", "--device-group", "Production", "--images", image.id.description, "--json"], config: config))
+            #expect(deployment.images.map(\.imageId) == [image.id])
+            let deploymentList = try await rampart(["deployment", "list", "--device-group", "Production"], config: config)
+            #expect(deploymentList.output.contains("in force"), "\(deploymentList.output)")
+            let deploymentShown = try await rampart(["deployment", "show", deployment.id.description], config: config)
+            #expect(deploymentShown.output.contains("blink 1.0.0"), "\(deploymentShown.output)")
+            let windowed = try json(
+                DeviceGroupDocument.self,
+                try await rampart(["device-group", "update", "Production", "--maintenance-window", "02:00/120", "--json"], config: config))
+            #expect(windowed.maintenanceWindow == MaintenanceWindow(startUTC: "02:00", durationMinutes: 120))
+            let badWindow = try await rampart(["device-group", "update", "Production", "--maintenance-window", "2am"], config: config)
+            #expect(badWindow.status != 0 && badWindow.output.contains("HH:MM/MINUTES"), "\(badWindow.output)")
+            let updateNow = try await rampart(["device-group", "update-now", "Production"], config: config)
+            #expect(updateNow.status == 0 && updateNow.output.contains("next contact"), "\(updateNow.output)")
+            let status = try await rampart(["device", "show-deployment-status", device], config: config)
+            #expect(status.output.contains("awaiting_contact") && status.output.contains("blink 1.0.0"), "\(status.output)")
+            let statusJSON = try json(DeploymentStatusDocument.self, try await rampart(["device", "show-deployment-status", device, "--json"], config: config))
+            #expect(statusJSON.shouldRun?.deploymentId == deployment.id)
+
             let chainFile = "\(directory)/chain.pem"
             let download = try await rampart(["ca", "download-chain", "--out", chainFile], config: config)
             #expect(download.status == 0, "\(download.output)")
@@ -201,6 +223,8 @@ import Testing
             ["device", "claim"], ["device", "release"], ["product", "delete"], ["device-group", "update"],
             ["ca", "download-chain"], ["audit", "list"], ["os", "publish"], ["os", "revoke"], ["os", "list"], ["os", "pack"], ["app", "pack"],
             ["image", "add"], ["image", "list"], ["image", "show"], ["image", "download"],
+            ["deployment", "create"], ["deployment", "list"], ["deployment", "show"], ["device-group", "update-now"],
+            ["device", "show-deployment-status"],
         ]
         for command in commands {
             let run = try await Command.run(Self.binary, command + ["--help"])

@@ -93,6 +93,14 @@ import Testing
         Case(description: "image.add", expected: atLeast(.contributor, success: .created)) { client, f in
             try await client.addImage(version: "1.0.\(UInt32.random(in: 0...UInt32.max))", tenant: f.tenant, token: f.callerToken)
         },
+        Case(description: "deployment.create", expected: atLeast(.contributor, success: .created)) { client, f in
+            try await client.call(
+                .post, "/v1/tenants/\(f.tenant)/device-groups/\(f.group)/deployments", token: f.callerToken,
+                json: CreateDeploymentRequest(imageIds: []))
+        },
+        Case(description: "device-group.update-now", expected: atLeast(.contributor, success: .accepted)) { client, f in
+            try await client.call(.post, "/v1/tenants/\(f.tenant)/device-groups/\(f.group)/update-now", token: f.callerToken)
+        },
         Case(description: "os.publish a package (operator only)", expected: { _ in .forbidden }) { client, f in
             try await client.upload(
                 "/v1/os/releases/package", token: f.callerToken, bytes: try SystemSoftwareTests.package("m", version: "9.9.9"))

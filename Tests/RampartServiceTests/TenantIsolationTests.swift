@@ -22,10 +22,15 @@ import Testing
                 _ = try await client.call(.post, "/v1/tenants/\(tenant)/devices", token: contoso.token.secret, json: claim)
                 let image = try await client.addImage(version: "1.0.0", tenant: tenant, token: contoso.token.secret)
                     .decode(ImageDocument.self)
+                let deployment = try await client.call(
+                    .post, "/v1/tenants/\(tenant)/device-groups/\(group.id)/deployments", token: contoso.token.secret,
+                    json: CreateDeploymentRequest(imageIds: [image.id])
+                ).decode(DeploymentDocument.self)
                 let substitutions = [
                     "{tenantId}": tenant.description, "{productId}": product.id.description,
                     "{deviceGroupId}": group.id.description, "{deviceId}": device.hex, "{user}": "admin",
                     "{tokenId}": contoso.token.token.id.description, "{imageId}": image.id.description,
+                    "{deploymentId}": deployment.id.description,
                 ]
                 let tenantRoutes = harness.api.endpoints.filter { $0.path.contains("{tenantId}") }
                 #expect(tenantRoutes.count >= 20)

@@ -53,6 +53,29 @@ extension APIClient {
         try await send(.GET, "/v1/tenants/\(tenant)/images/\(id)/package").1
     }
 
+    // Deployments
+    public func createDeployment(images: [ImageID], group: DeviceGroupID, tenant: TenantID) async throws -> DeploymentDocument {
+        try await post("/v1/tenants/\(tenant)/device-groups/\(group)/deployments", CreateDeploymentRequest(imageIds: images))
+    }
+    public func deployments(group: DeviceGroupID, tenant: TenantID) async throws -> [DeploymentDocument] {
+        try await get("/v1/tenants/\(tenant)/device-groups/\(group)/deployments", as: ListDocument<DeploymentDocument>.self).items
+    }
+    public func deployment(_ id: DeploymentID, tenant: TenantID) async throws -> DeploymentDocument {
+        try await get("/v1/tenants/\(tenant)/deployments/\(id)")
+    }
+    public func requestUpdateNow(group: DeviceGroupID, tenant: TenantID) async throws -> DeviceGroupDocument {
+        try await post("/v1/tenants/\(tenant)/device-groups/\(group)/update-now", [String: String]())
+    }
+    public func deploymentStatus(device: DeviceID, tenant: TenantID) async throws -> DeploymentStatusDocument {
+        try await get("/v1/tenants/\(tenant)/devices/\(device)/deployment-status")
+    }
+
+    // A device's own routes (mutual TLS: a client made with a credential)
+    public func updateCheck() async throws -> UpdateCheckResponse { try await get("/v1/device/update-check") }
+    public func reportUpdateState(_ report: DeviceUpdateReport) async throws {
+        _ = try await send(.POST, "/v1/device/update-state", json: report)
+    }
+
     // Devices
     public func publishRelease(_ request: PublishReleaseRequest) async throws -> SystemSoftwareRelease {
         try await post("/v1/os/releases", request)

@@ -25,7 +25,12 @@ public final class APIClient: Sendable {
     ///   certificate whose fingerprint the caller then checks.
     /// - Parameter timeout: the longest a request may take. A refused connection is retried
     ///   by the HTTP client until then, so devices that retry on their own pass less.
-    init(server: String, token: String?, trustRootPEM: String?, insecure: Bool = false, timeout: Duration = .seconds(60)) throws {
+    /// - Parameter credential: a device's attested certificate and key, presented for
+    ///   mutual TLS on the `/v1/device/…` routes.
+    init(
+        server: String, token: String?, trustRootPEM: String?, insecure: Bool = false, timeout: Duration = .seconds(60),
+        credential: DeviceSession.Credential? = nil
+    ) throws {
         self.timeout = .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000)
         self.server = server.hasSuffix("/") ? String(server.dropLast()) : server
         self.token = token
@@ -40,6 +45,15 @@ public final class APIClient: Sendable {
                 throw CLIError("the stored root CA certificate is not valid PEM; log in again")
             }
         }
+        if let credential {
+            do {
+                tls.certificateChain = try credential.result.certificateChain
+                    .flatMap { try NIOSSLCertificate.fromPEMBytes(Array($0.utf8)) }.map { .certificate($0) }
+                tls.privateKey = .privateKey(try NIOSSLPrivateKey(bytes: Array(credential.clientKeyPEM.utf8), format: .pem))
+            } catch {
+                throw CLIError("the device certificate or its key is not valid PEM; attest again")
+            }
+        }
         var configuration = HTTPClient.Configuration(tlsConfiguration: tls)
         configuration.timeout = .init(connect: min(.seconds(10), self.timeout), read: self.timeout)
         http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
@@ -48,9 +62,10 @@ public final class APIClient: Sendable {
     /// Runs `body` with a client and always shuts it down.
     public static func with<T: Sendable>(
         server: String, token: String?, trustRootPEM: String?, insecure: Bool = false, timeout: Duration = .seconds(60),
-        _ body: (APIClient) async throws -> T
+        credential: DeviceSession.Credential? = nil, _ body: (APIClient) async throws -> T
     ) async throws -> T {
-        let client = try APIClient(server: server, token: token, trustRootPEM: trustRootPEM, insecure: insecure, timeout: timeout)
+        let client = try APIClient(
+            server: server, token: token, trustRootPEM: trustRootPEM, insecure: insecure, timeout: timeout, credential: credential)
         do {
             let result = try await body(client)
             try await client.http.shutdown()

@@ -6,7 +6,7 @@ struct DeviceCommands: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "device",
         abstract: "Claim devices into the tenant, list, show, move between device groups, release.",
-        subcommands: [Claim.self, List.self, Show.self, Update.self, Release.self]
+        subcommands: [Claim.self, List.self, Show.self, ShowDeploymentStatus.self, Update.self, Release.self]
     )
 
     struct Claim: AsyncParsableCommand {
@@ -87,6 +87,50 @@ struct DeviceCommands: AsyncParsableCommand {
         }
     }
 
+    struct ShowDeploymentStatus: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "show-deployment-status",
+            abstract: "What a device should run, what it runs, and why they differ.",
+            discussion: """
+                "Should run" is the newest deliverable system software on the device group's feed and \
+                the newest deployment's apps (unless the group's policy is no-app-updates). "Runs" is \
+                the device's last report. When they differ, one reason code says why: \
+                awaiting_contact, no_deliverable_system_software, rolled_back, download_failed, \
+                security_version_too_low, verification_failed, downloading, awaiting_health_check, \
+                deferred, outside_maintenance_window, update_pending, no_device_group; and, with the \
+                device in sync, no_deployment or update_policy.
+                """)
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "Device ID.") var deviceID: String
+
+        func run() async throws {
+            let id = try parseDeviceID(deviceID)
+            let status = try await global.withClient { client in
+                try await client.deploymentStatus(device: id, tenant: try await global.tenantID(client))
+            }
+            try global.emit(status) { status in
+                let should = status.shouldRun
+                let runs = status.runs
+                func apps(_ list: [String]) -> String { list.isEmpty ? "none" : list.joined(separator: ", ") }
+                return details([
+                    ("device", status.deviceId.description),
+                    ("should run", should.map { desired in
+                        "system software \(desired.systemSoftware?.version ?? "(none deliverable)"); apps "
+                            + (desired.appsManaged ? apps(desired.apps.map { "\($0.name) \($0.version)" }) : "unmanaged (kept as they are)")
+                    } ?? "-"),
+                    ("runs", runs.map { running in
+                        "system software \(running.systemSoftware?.version ?? "?"); apps \(apps(running.apps.map { "\($0.componentId) \($0.version)" }))"
+                    } ?? "unknown (no report yet)"),
+                    ("state", status.state?.rawValue ?? "-"),
+                    ("in sync", status.inSync ? "yes" : "no"),
+                    ("reason", status.reason.map { reason in status.detail.map { "\(reason): \($0)" } ?? reason } ?? "-"),
+                    ("last contact", status.lastContactAt.map(date) ?? "never"),
+                    ("last report", status.reportedAt.map(date) ?? "never"),
+                ])
+            }
+        }
+    }
+
     struct Update: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Move a device to a device group (Contributor).")
         @OptionGroup var global: GlobalOptions
@@ -125,11 +169,4 @@ func parseDeviceID(_ text: String) throws -> DeviceID {
         throw ValidationError("'\(text)' is not a device ID: it must be 64 hexadecimal characters")
     }
     return id
-}
-
-extension Optional {
-    func asyncMap<T>(_ transform: (Wrapped) async throws -> T) async rethrows -> T? {
-        guard let self else { return nil }
-        return try await transform(self)
-    }
 }

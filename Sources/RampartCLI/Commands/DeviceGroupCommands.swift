@@ -6,7 +6,7 @@ struct DeviceGroupCommands: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "device-group",
         abstract: "Manage device groups: devices of one product that share an OS feed and update policy.",
-        subcommands: [Create.self, List.self, Show.self, Update.self, Delete.self]
+        subcommands: [Create.self, List.self, Show.self, Update.self, UpdateNow.self, Delete.self]
     )
 
     struct Create: AsyncParsableCommand {
@@ -68,7 +68,9 @@ struct DeviceGroupCommands: AsyncParsableCommand {
                 details([
                     ("id", group.id.description), ("name", group.name), ("product", group.productId.description),
                     ("description", group.description), ("os feed", group.osFeed.rawValue),
-                    ("update policy", group.updatePolicy.rawValue), ("created", date(group.createdAt)),
+                    ("update policy", group.updatePolicy.rawValue),
+                    ("maintenance window", group.maintenanceWindow.map { "\($0.startUTC) UTC for \($0.durationMinutes) min" } ?? "none (any time)"),
+                    ("update requested", group.updateRequestedAt.map(date) ?? "-"), ("created", date(group.createdAt)),
                 ])
             }
         }
@@ -83,13 +85,17 @@ struct DeviceGroupCommands: AsyncParsableCommand {
         @Option(help: "New description.") var description: String?
         @Option(name: .customLong("os-feed"), help: "retail or retail-eval.") var osFeed: String?
         @Option(name: .customLong("update-policy"), help: "all or no-app-updates.") var updatePolicy: String?
+        @Option(
+            name: .customLong("maintenance-window"),
+            help: "Installs wait for this daily window: HH:MM/MINUTES in UTC (e.g. 02:00/120), or none.")
+        var maintenanceWindow: String?
 
         func run() async throws {
             let request = UpdateDeviceGroupRequest(
                 name: newName, description: description, osFeed: try osFeed.map(parseFeed),
-                updatePolicy: try updatePolicy.map(parsePolicy))
-            guard newName != nil || description != nil || osFeed != nil || updatePolicy != nil else {
-                throw ValidationError("give at least one of --new-name, --description, --os-feed, --update-policy")
+                updatePolicy: try updatePolicy.map(parsePolicy), maintenanceWindow: try maintenanceWindow.map(parseWindow))
+            guard newName != nil || description != nil || osFeed != nil || updatePolicy != nil || maintenanceWindow != nil else {
+                throw ValidationError("give at least one of --new-name, --description, --os-feed, --update-policy, --maintenance-window")
             }
             let group = try await global.withClient { client in
                 let tenant = try await global.tenantID(client)
@@ -97,6 +103,25 @@ struct DeviceGroupCommands: AsyncParsableCommand {
                 return try await client.updateDeviceGroup(found.id, request, tenant: tenant)
             }
             try global.emit(group) { "Updated device group \($0.name) (\($0.id))." }
+        }
+    }
+
+    struct UpdateNow: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "update-now",
+            abstract: "Ask a device group's devices to check for updates at their next contact (Contributor).",
+            discussion: "Devices contact the service at most every five minutes; installs still wait for the maintenance window.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "Device group ID, or name.") var deviceGroup: String
+        @Option(help: "Product ID or name (when the name is not unique).") var product: String?
+
+        func run() async throws {
+            let group = try await global.withClient { client in
+                let tenant = try await global.tenantID(client)
+                let found = try await resolveDeviceGroup(deviceGroup, product: product, tenant: tenant, client: client)
+                return try await client.requestUpdateNow(group: found.id, tenant: tenant)
+            }
+            try global.emit(group) { "Asked the devices of \($0.name) to check for updates at their next contact (within 5 minutes)." }
         }
     }
 
@@ -117,6 +142,17 @@ struct DeviceGroupCommands: AsyncParsableCommand {
             try global.done("Deleted device group \(deleted.name).", ["id": deleted.id.description])
         }
     }
+}
+
+private func parseWindow(_ text: String) throws -> MaintenanceWindow? {
+    if text == "none" { return nil }
+    let parts = text.split(separator: "/")
+    guard parts.count == 2, let minutes = Int(parts[1]) else {
+        throw ValidationError("--maintenance-window is HH:MM/MINUTES in UTC, e.g. 02:00/120, or none")
+    }
+    let window = MaintenanceWindow(startUTC: String(parts[0]), durationMinutes: minutes)
+    guard window.isValid else { throw ValidationError("--maintenance-window: start 00:00–23:59, 1–1440 minutes") }
+    return window
 }
 
 private func parseFeed(_ text: String) throws -> OSFeed {

@@ -229,6 +229,10 @@ extension API {
                 let body = try await request.decodeBody(UpdateDeviceGroupRequest.self)
                 let newName = try body.name.map { try validatedName($0) }
                 let newDescription = try body.description.map { try validatedDescription($0) }
+                if case .some(.some(let window)) = body.maintenanceWindow, !window.isValid {
+                    throw ServiceError.invalidField(
+                        "maintenanceWindow", "startUTC is HH:MM (00:00–23:59) and durationMinutes 1–1440, or null for none")
+                }
                 let now = now()
                 let group = try await database.transaction { db in
                     guard var group = try await db.deviceGroup(id, in: tenant) else {
@@ -244,6 +248,7 @@ extension API {
                     if let newDescription { group.description = newDescription }
                     if let feed = body.osFeed { group.osFeed = feed }
                     if let policy = body.updatePolicy { group.updatePolicy = policy }
+                    if let window = body.maintenanceWindow { group.maintenanceWindow = window }
                     try await db.updateDeviceGroup(group)
                     try await db.audit(context, target: "device-group/\(id)", at: now)
                     return group

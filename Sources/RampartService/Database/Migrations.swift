@@ -153,6 +153,38 @@ enum Schema {
                 // The signed package of a release, when the operator published one.
                 "ALTER TABLE system_software_releases ADD COLUMN image_id TEXT REFERENCES images(id)",
             ]),
+        Migration(
+            version: 6, name: "deployments",
+            statements: [
+                // position orders a group's deployments (newest = highest) where created_at ties.
+                """
+                CREATE TABLE deployments (
+                    id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL REFERENCES tenants(id),
+                    device_group_id TEXT NOT NULL REFERENCES device_groups(id), position BIGINT NOT NULL,
+                    created_at BIGINT NOT NULL, created_by TEXT NOT NULL, UNIQUE (device_group_id, position))
+                """,
+                """
+                CREATE TABLE deployment_images (
+                    deployment_id TEXT NOT NULL REFERENCES deployments(id), position BIGINT NOT NULL,
+                    image_id TEXT NOT NULL REFERENCES images(id), PRIMARY KEY (deployment_id, position))
+                """,
+                "ALTER TABLE device_groups ADD COLUMN maintenance_start_minute BIGINT",
+                "ALTER TABLE device_groups ADD COLUMN maintenance_duration_minutes BIGINT",
+                "ALTER TABLE device_groups ADD COLUMN update_requested_at BIGINT",
+                // The newest report of each device, and every contact; the history beside it.
+                """
+                CREATE TABLE device_update_status (
+                    device_id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL REFERENCES tenants(id), sequence BIGINT,
+                    deployment_id TEXT, state TEXT, reason TEXT, detail TEXT, running_json TEXT,
+                    deferred_until BIGINT, reported_at BIGINT, last_contact_at BIGINT)
+                """,
+                """
+                CREATE TABLE device_update_events (
+                    id {SERIAL}, device_id TEXT NOT NULL, tenant_id TEXT NOT NULL, sequence BIGINT NOT NULL,
+                    deployment_id TEXT, state TEXT NOT NULL, reason TEXT, detail TEXT, reported_at BIGINT NOT NULL)
+                """,
+                "CREATE INDEX device_update_events_by_device ON device_update_events (device_id, id)",
+            ]),
     ]
 
     /// Applies every migration not yet applied, each in its own transaction, in order.

@@ -32,6 +32,13 @@ extension SQLExecutor {
     }
 
     func deleteProduct(_ id: ProductID) async throws {
+        try await query(
+            """
+            DELETE FROM deployment_images WHERE deployment_id IN
+            (SELECT d.id FROM deployments d JOIN device_groups g ON g.id = d.device_group_id WHERE g.product_id = $1)
+            """, .of(id))
+        try await query(
+            "DELETE FROM deployments WHERE device_group_id IN (SELECT id FROM device_groups WHERE product_id = $1)", .of(id))
         try await query("DELETE FROM device_groups WHERE product_id = $1", .of(id))
         try await query("DELETE FROM products WHERE id = $1", .of(id))
     }
@@ -48,9 +55,14 @@ extension SQLExecutor {
 
     func updateDeviceGroup(_ group: DeviceGroupDocument) async throws {
         try await query(
-            "UPDATE device_groups SET name = $1, description = $2, os_feed = $3, update_policy = $4 WHERE id = $5",
+            """
+            UPDATE device_groups SET name = $1, description = $2, os_feed = $3, update_policy = $4,
+            maintenance_start_minute = $5, maintenance_duration_minutes = $6, update_requested_at = $7 WHERE id = $8
+            """,
             .text(group.name), .text(group.description), .text(group.osFeed.rawValue),
-            .text(group.updatePolicy.rawValue), .of(group.id))
+            .text(group.updatePolicy.rawValue), group.maintenanceWindow?.startMinute.map { .int(Int64($0)) } ?? .null,
+            group.maintenanceWindow.map { .int(Int64($0.durationMinutes)) } ?? .null,
+            group.updateRequestedAt.map { .of($0) } ?? .null, .of(group.id))
     }
 
     func deviceGroup(_ id: DeviceGroupID, in tenant: TenantID) async throws -> DeviceGroupDocument? {
@@ -76,6 +88,9 @@ extension SQLExecutor {
     }
 
     func deleteDeviceGroup(_ id: DeviceGroupID) async throws {
+        try await query(
+            "DELETE FROM deployment_images WHERE deployment_id IN (SELECT id FROM deployments WHERE device_group_id = $1)", .of(id))
+        try await query("DELETE FROM deployments WHERE device_group_id = $1", .of(id))
         try await query("DELETE FROM device_groups WHERE id = $1", .of(id))
     }
 
@@ -131,6 +146,8 @@ extension SQLExecutor {
     }
 
     func releaseDevice(_ id: DeviceID) async throws {
+        try await query("DELETE FROM device_update_status WHERE device_id = $1", .of(id))
+        try await query("DELETE FROM device_update_events WHERE device_id = $1", .of(id))
         try await query(
             "UPDATE devices SET tenant_id = NULL, device_group_id = NULL, claimed_at = NULL WHERE id = $1", .of(id))
     }
@@ -179,7 +196,8 @@ extension DeviceGroupDocument {
             productId: ProductID(try row.text("product_id"))!, name: try row.text("name"),
             description: try row.text("description"), osFeed: OSFeed(rawValue: try row.text("os_feed")) ?? .retail,
             updatePolicy: UpdatePolicy(rawValue: try row.text("update_policy")) ?? .all,
-            createdAt: try row.date("created_at"))
+            createdAt: try row.date("created_at"), maintenanceWindow: try MaintenanceWindow(row: row),
+            updateRequestedAt: try row.optionalDate("update_requested_at"))
     }
 }
 
@@ -191,5 +209,15 @@ extension DeviceDocument {
             productId: try row.optionalText("product_id").flatMap(ProductID.init),
             claimedAt: try row.date("claimed_at"),
             securityProcessor: SecurityProcessorKind(rawValue: try row.text("security_processor")) ?? .softwareDICE)
+    }
+}
+
+extension MaintenanceWindow {
+    /// The window stored as start minute and duration, if the group has one.
+    init?(row: SQLRow) throws {
+        guard case .int(let start) = row.values["maintenance_start_minute"] ?? .null,
+            case .int(let duration) = row.values["maintenance_duration_minutes"] ?? .null
+        else { return nil }
+        self.init(startUTC: String(format: "%02d:%02d", Int(start) / 60, Int(start) % 60), durationMinutes: Int(duration))
     }
 }
