@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "RampartService", targets: ["RampartService"]),
         .library(name: "RampartDevice", targets: ["RampartDevice"]),
         .library(name: "RampartImage", targets: ["RampartImage"]),
+        .library(name: "RampartTUF", targets: ["RampartTUF"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -95,6 +96,13 @@ let package = Package(
                 .product(name: "WasmKit", package: "WasmKit"),
                 .product(name: "WasmParser", package: "WasmKit"),
             ],
+            swiftSettings: upcoming
+        ),
+        // The Update Framework: canonical JSON, the four roles' metadata, signing, and the
+        // client's trusted-metadata state machine. No I/O; used by the service and the device.
+        .target(
+            name: "RampartTUF",
+            dependencies: ["RampartModel", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: upcoming
         ),
         // libtss2 (TPM 2.0 ESYS) from Debian's libtss2-dev, for the TPM security processor.
@@ -181,6 +189,11 @@ let package = Package(
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
+            swiftSettings: upcoming
+        ),
+        .testTarget(
+            name: "RampartTUFTests",
+            dependencies: ["RampartTUF", "RampartTestSupport", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: upcoming
         ),
         .testTarget(

@@ -19,18 +19,20 @@ for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
 done
 
-# schemathesis (PyPI) fuzzes the service from its OpenAPI document in the tests.
-need_schemathesis=0
-python3 -c "import schemathesis" 2>/dev/null || need_schemathesis=1
+# From PyPI, for the tests: schemathesis fuzzes the service from its OpenAPI document; tuf
+# (python-tuf, the reference client, with securesystemslib) checks our update metadata.
+python_missing=()
+python3 -c "import schemathesis" 2>/dev/null || python_missing+=("schemathesis>=4,<5")
+python3 -c "import tuf.ngclient" 2>/dev/null || python_missing+=("tuf>=7,<8")
 
-if [ ${#missing[@]} -eq 0 ] && [ $need_schemathesis -eq 0 ]; then
+if [ ${#missing[@]} -eq 0 ] && [ ${#python_missing[@]} -eq 0 ]; then
   echo "install-deps: all packages present"
   exit 0
 fi
 
-if [ $need_schemathesis -eq 1 ]; then
-  echo "install-deps: installing schemathesis from PyPI"
-  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "schemathesis>=4,<5"
+if [ ${#python_missing[@]} -ne 0 ]; then
+  echo "install-deps: installing ${python_missing[*]} from PyPI"
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "${python_missing[@]}"
 fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 
