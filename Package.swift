@@ -63,6 +63,7 @@ let package = Package(
                 "RampartModel",
                 "RampartPKI",
                 "RampartImage",
+                "RampartTUF",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

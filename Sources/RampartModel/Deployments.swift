@@ -181,8 +181,14 @@ public struct UpdateCheckResponse: Codable, Sendable, Equatable {
     public var checkNow: Bool
     /// Seconds until the device should contact the service again.
     public var nextContactAfter: Int
+    /// The group's TUF repository (`…/metadata/`, `…/targets/` below it), when in a group.
+    public var repositoryPath: String?
 
-    public init(tenantId: TenantID, deviceGroupId: DeviceGroupID?, deploymentId: DeploymentID?, checkNow: Bool, nextContactAfter: Int) {
+    public init(
+        tenantId: TenantID, deviceGroupId: DeviceGroupID?, deploymentId: DeploymentID?, checkNow: Bool, nextContactAfter: Int,
+        repositoryPath: String? = nil
+    ) {
+        self.repositoryPath = repositoryPath
         self.tenantId = tenantId
         self.deviceGroupId = deviceGroupId
         self.deploymentId = deploymentId

@@ -254,4 +254,6 @@ public enum SigningNames {
     public static func tenantCA(_ tenant: TenantID) -> String { "Rampart Tenant CA \(tenant)" }
     public static func imageSigning(_ tenant: TenantID) -> String { "Rampart Image Signing \(tenant)" }
     public static let systemSoftwareSigning = "Rampart System Software Signing"
+    /// The key that signs a tenant's TUF root metadata; devices check this name.
+    public static func updateRoot(_ tenant: TenantID) -> String { "Rampart Update Root \(tenant)" }
 }

@@ -44,7 +44,9 @@ import Testing
 
             // First contact: in its group, nothing deployed, nothing asked.
             let first = try await asDevice { try await $0.updateCheck() }
-            #expect(first == UpdateCheckResponse(tenantId: tenant, deviceGroupId: group.id, deploymentId: nil, checkNow: false, nextContactAfter: 300))
+            #expect(first == UpdateCheckResponse(
+                tenantId: tenant, deviceGroupId: group.id, deploymentId: nil, checkNow: false, nextContactAfter: 300,
+                repositoryPath: "/v1/device/tuf/\(group.id)"))
 
             // The operator deploys an app and asks the group to check now.
             let manifest = Data(

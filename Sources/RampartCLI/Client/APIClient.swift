@@ -84,9 +84,12 @@ public final class APIClient: Sendable {
     }
 
     /// Sends a request with a body of the given content type (or none).
-    func send(_ method: HTTPMethod, _ path: String, body: (contentType: String, bytes: Data)?) async throws -> (Int, Data) {
+    func send(
+        _ method: HTTPMethod, _ path: String, body: (contentType: String, bytes: Data)?, headers: [(String, String)] = []
+    ) async throws -> (Int, Data) {
         var request = HTTPClientRequest(url: server + path)
         request.method = method
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
         if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
         if let body {
             request.headers.add(name: "Content-Type", value: body.contentType)

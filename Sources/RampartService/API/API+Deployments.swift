@@ -115,7 +115,7 @@ extension API {
                     let checkNow = (group.updateRequestedAt ?? .distantPast) > lastReport
                     return UpdateCheckResponse(
                         tenantId: tenant, deviceGroupId: groupID, deploymentId: try await db.newestDeployment(group: groupID)?.id,
-                        checkNow: checkNow, nextContactAfter: Self.contactInterval)
+                        checkNow: checkNow, nextContactAfter: Self.contactInterval, repositoryPath: "/v1/device/tuf/\(groupID)")
                 }
                 return try .json(answer)
             },

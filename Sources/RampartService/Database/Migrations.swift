@@ -185,6 +185,28 @@ enum Schema {
                 """,
                 "CREATE INDEX device_update_events_by_device ON device_update_events (device_id, id)",
             ]),
+        Migration(
+            version: 7, name: "update-repositories",
+            statements: [
+                // One TUF root per tenant (the same bytes for all its groups), and per group the
+                // other three roles. Files are kept as served; versions only move on change.
+                """
+                CREATE TABLE tuf_roots (
+                    tenant_id TEXT NOT NULL REFERENCES tenants(id), version BIGINT NOT NULL, bytes {BLOB} NOT NULL,
+                    expires_at BIGINT NOT NULL, created_at BIGINT NOT NULL, PRIMARY KEY (tenant_id, version))
+                """,
+                """
+                CREATE TABLE tuf_metadata (
+                    device_group_id TEXT NOT NULL, role TEXT NOT NULL, version BIGINT NOT NULL, bytes {BLOB} NOT NULL,
+                    expires_at BIGINT NOT NULL, created_at BIGINT NOT NULL, PRIMARY KEY (device_group_id, role, version))
+                """,
+                // Which blobs a group's devices may fetch as targets: listed now or recently.
+                """
+                CREATE TABLE tuf_targets (
+                    device_group_id TEXT NOT NULL, path TEXT NOT NULL, sha256 TEXT NOT NULL, last_listed_at BIGINT NOT NULL,
+                    PRIMARY KEY (device_group_id, path, sha256))
+                """,
+            ]),
     ]
 
     /// Applies every migration not yet applied, each in its own transaction, in order.

@@ -10,6 +10,20 @@ enum SigningPurpose: String, Sendable {
     case imageSigning = "image-signing"
     /// The system software the service operator publishes; certified by the intermediate.
     case systemSoftwareSigning = "system-software-signing"
+    /// The four roles of a tenant's update repositories (TUF). Certified by the tenant's CA
+    /// too, so a device can tell its tenant's update root from any other.
+    case tufRoot = "tuf-root", tufTargets = "tuf-targets", tufSnapshot = "tuf-snapshot", tufTimestamp = "tuf-timestamp"
+
+    func commonName(tenant: TenantID?) -> String {
+        switch (self, tenant) {
+        case (.imageSigning, let tenant?): SigningNames.imageSigning(tenant)
+        case (.tufRoot, let tenant?): SigningNames.updateRoot(tenant)
+        case (.tufTargets, let tenant?): "Rampart Update Targets \(tenant)"
+        case (.tufSnapshot, let tenant?): "Rampart Update Snapshot \(tenant)"
+        case (.tufTimestamp, let tenant?): "Rampart Update Timestamp \(tenant)"
+        default: SigningNames.systemSoftwareSigning
+        }
+    }
 }
 
 /// A private key of the service that signs content rather than certificates, with the
@@ -34,21 +48,23 @@ extension ServicePKI {
     /// and retired and replaced by a new one when its certificate nears its end. Racing
     /// nodes converge on one key: a unique index admits one active key per owner and
     /// purpose, and the loser reads the winner's.
-    func signingKey(_ purpose: SigningPurpose, tenant: TenantID?, db: any SQLExecutor, now: Date) async throws -> SigningKey {
+    ///
+    /// TUF keys are never replaced this way (`replacingNearEnd: false`): their metadata names
+    /// them, so changing one is a root rotation, not a renewal.
+    func signingKey(
+        _ purpose: SigningPurpose, tenant: TenantID?, db: any SQLExecutor, now: Date, replacingNearEnd: Bool = true
+    ) async throws -> SigningKey {
         if let row = try await activeSigningKeyRow(purpose, tenant: tenant, db: db) {
             let key = try signingKey(from: row)
-            if key.notAfter.timeIntervalSince(now) >= Self.signingKeyRenewalWindow { return key }
+            if !replacingNearEnd || key.notAfter.timeIntervalSince(now) >= Self.signingKeyRenewalWindow { return key }
             try await db.query("UPDATE signing_keys SET retired_at = $1 WHERE id = $2", .of(now), .text(key.id))
         }
-        let issuer: Issuer
-        let commonName: String
-        if let tenant {
-            issuer = try await issuingChain(for: tenant, db: db, now: now)
-            commonName = SigningNames.imageSigning(tenant)
+        let issuer = if let tenant {
+            try await issuingChain(for: tenant, db: db, now: now)
         } else {
-            issuer = Issuer(authority: intermediate, chainPEM: [intermediate.certificate.pemString])
-            commonName = SigningNames.systemSoftwareSigning
+            Issuer(authority: intermediate, chainPEM: [intermediate.certificate.pemString])
         }
+        let commonName = purpose.commonName(tenant: tenant)
         let privateKey = P256.Signing.PrivateKey()
         let certificate = try issuer.authority.issueSigningCertificate(
             commonName: commonName, publicKey: privateKey.publicKey, now: now)

@@ -32,6 +32,10 @@ extension SQLExecutor {
     }
 
     func deleteProduct(_ id: ProductID) async throws {
+        for table in ["tuf_metadata", "tuf_targets"] {
+            try await query(
+                "DELETE FROM \(table) WHERE device_group_id IN (SELECT id FROM device_groups WHERE product_id = $1)", .of(id))
+        }
         try await query(
             """
             DELETE FROM deployment_images WHERE deployment_id IN
@@ -88,6 +92,9 @@ extension SQLExecutor {
     }
 
     func deleteDeviceGroup(_ id: DeviceGroupID) async throws {
+        for table in ["tuf_metadata", "tuf_targets"] {
+            try await query("DELETE FROM \(table) WHERE device_group_id = $1", .of(id))
+        }
         try await query(
             "DELETE FROM deployment_images WHERE deployment_id IN (SELECT id FROM deployments WHERE device_group_id = $1)", .of(id))
         try await query("DELETE FROM deployments WHERE device_group_id = $1", .of(id))

@@ -1,0 +1,211 @@
+import Crypto
+import Foundation
+import RampartModel
+import RampartTUF
+
+/// Each device group's TUF repository: one root per tenant, and per group targets (the
+/// images its devices should run, plus `deployment.json` with the policy they obey),
+/// snapshot and timestamp, signed online.
+///
+/// ``publish(group:db:now:)`` runs when a device asks for `timestamp.json`: versions move
+/// only when the desired targets change, and otherwise each role is re-signed once it nears
+/// its expiry, so what devices see always follows the newest deployment and release.
+struct UpdateRepository: Sendable {
+    struct Lifetimes: Sendable {
+        var root: TimeInterval = 365 * 86_400, rootRenewal: TimeInterval = 60 * 86_400
+        var targets: TimeInterval = 30 * 86_400, targetsRenewal: TimeInterval = 10 * 86_400
+        var snapshot: TimeInterval = 7 * 86_400, snapshotRenewal: TimeInterval = 3 * 86_400
+        var timestamp: TimeInterval = 86_400, timestampRenewal: TimeInterval = 12 * 3600
+        /// A target stays fetchable this long after it was last listed (for devices mid-update).
+        var targetRetention: TimeInterval = 7 * 86_400
+    }
+
+    let pki: ServicePKI
+    var lifetimes = Lifetimes()
+
+    /// The tenant's current root, created (version 1) on first use and re-signed as the next
+    /// version (same keys) when under `rootRenewal` of its life remains.
+    func currentRoot(tenant: TenantID, db: any SQLExecutor, now: Date) async throws -> (version: Int, bytes: Data) {
+        let latest = try await db.query(
+            "SELECT version, bytes, expires_at FROM tuf_roots WHERE tenant_id = $1 ORDER BY version DESC LIMIT 1", .of(tenant)
+        ).first
+        if let latest, try latest.date("expires_at").timeIntervalSince(now) >= lifetimes.rootRenewal {
+            return (Int(try latest.int("version")), Data(try latest.blob("bytes") ?? []))
+        }
+        let version = Int(try latest?.int("version") ?? 0) + 1
+        let keys = try await roleKeys(tenant: tenant, db: db, now: now)
+        let root = RootMetadata(
+            version: version, expires: now.addingTimeInterval(lifetimes.root), keys: keys.map(\.value.key),
+            roles: Dictionary(uniqueKeysWithValues: keys.map { role, signer in (role, RoleKeys(keyIDs: [signer.key.keyID], threshold: 1)) }))
+        let bytes = try SignedEnvelope.make(root.json, signers: [keys[.root]!])
+        try await db.query(
+            "INSERT INTO tuf_roots (tenant_id, version, bytes, expires_at, created_at) VALUES ($1, $2, $3, $4, $5)",
+            .of(tenant), .int(Int64(version)), .blob([UInt8](bytes)), .of(root.common.expires), .of(now))
+        return (version, bytes)
+    }
+
+    func root(tenant: TenantID, version: Int, db: any SQLExecutor) async throws -> Data? {
+        try await db.query("SELECT bytes FROM tuf_roots WHERE tenant_id = $1 AND version = $2", .of(tenant), .int(Int64(version)))
+            .first.flatMap { try $0.blob("bytes") }.map { Data($0) }
+    }
+
+    /// Brings the group's targets, snapshot and timestamp up to date, in the caller's
+    /// transaction (which holds the group's row lock on PostgreSQL).
+    func publish(group: DeviceGroupDocument, db: any SQLExecutor, now: Date) async throws {
+        _ = try await currentRoot(tenant: group.tenantId, db: db, now: now)
+        let desired = try await desiredTargets(group: group, db: db, now: now)
+        let current = try await latest(.targets, group: group.id, db: db)
+        let keys = try await roleKeys(tenant: group.tenantId, db: db, now: now)
+        let changed = try current.map { try TargetsMetadata(json: try SignedEnvelope(parsing: $0.bytes, limit: .max).signed).targets } != desired
+        var targetsFile = current
+        let newTargets = changed || current.map { $0.expires.timeIntervalSince(now) < lifetimes.targetsRenewal } ?? true
+        if newTargets {
+            let version = (current?.version ?? 0) + 1
+            let metadata = TargetsMetadata(version: version, expires: now.addingTimeInterval(lifetimes.targets), targets: desired)
+            targetsFile = try await store(
+                .targets, group: group.id, version: version, expires: metadata.common.expires,
+                bytes: try SignedEnvelope.make(metadata.json, signers: [keys[.targets]!]), db: db, now: now)
+        }
+        let snapshot = try await latest(.snapshot, group: group.id, db: db)
+        var snapshotFile = snapshot
+        let newSnapshot = newTargets || snapshot.map { $0.expires.timeIntervalSince(now) < lifetimes.snapshotRenewal } ?? true
+        if newSnapshot, let targetsFile {
+            let version = (snapshot?.version ?? 0) + 1
+            let metadata = SnapshotMetadata(
+                version: version, expires: now.addingTimeInterval(lifetimes.snapshot),
+                targets: MetaFile(version: targetsFile.version, describing: targetsFile.bytes))
+            snapshotFile = try await store(
+                .snapshot, group: group.id, version: version, expires: metadata.common.expires,
+                bytes: try SignedEnvelope.make(metadata.json, signers: [keys[.snapshot]!]), db: db, now: now)
+        }
+        let timestamp = try await latest(.timestamp, group: group.id, db: db)
+        let newTimestamp = newSnapshot || timestamp.map { $0.expires.timeIntervalSince(now) < lifetimes.timestampRenewal } ?? true
+        if newTimestamp, let snapshotFile {
+            let version = (timestamp?.version ?? 0) + 1
+            let metadata = TimestampMetadata(
+                version: version, expires: now.addingTimeInterval(lifetimes.timestamp),
+                snapshot: MetaFile(version: snapshotFile.version, describing: snapshotFile.bytes))
+            _ = try await store(
+                .timestamp, group: group.id, version: version, expires: metadata.common.expires,
+                bytes: try SignedEnvelope.make(metadata.json, signers: [keys[.timestamp]!]), db: db, now: now)
+        }
+    }
+
+    struct StoredFile: Sendable {
+        let version: Int
+        let bytes: Data
+        let expires: Date
+    }
+
+    func latest(_ role: RoleName, group: DeviceGroupID, db: any SQLExecutor) async throws -> StoredFile? {
+        try await db.query(
+            "SELECT version, bytes, expires_at FROM tuf_metadata WHERE device_group_id = $1 AND role = $2 ORDER BY version DESC LIMIT 1",
+            .of(group), .text(role.rawValue)
+        ).first.map(StoredFile.init(row:))
+    }
+
+    func file(_ role: RoleName, version: Int, group: DeviceGroupID, db: any SQLExecutor) async throws -> Data? {
+        try await db.query(
+            "SELECT version, bytes, expires_at FROM tuf_metadata WHERE device_group_id = $1 AND role = $2 AND version = $3",
+            .of(group), .text(role.rawValue), .int(Int64(version))
+        ).first.map { try StoredFile(row: $0).bytes }
+    }
+
+    /// The bytes of `path` with hash `sha256`, if the group lists (or recently listed) it.
+    func target(path: String, sha256: String, group: DeviceGroupID, db: any SQLExecutor, now: Date) async throws -> Data? {
+        let listed = try await db.query(
+            "SELECT sha256 FROM tuf_targets WHERE device_group_id = $1 AND path = $2 AND sha256 = $3 AND last_listed_at >= $4",
+            .of(group), .text(path), .text(sha256), .of(now.addingTimeInterval(-lifetimes.targetRetention)))
+        guard !listed.isEmpty else { return nil }
+        return try await db.blob(sha256: sha256)
+    }
+
+    private func store(
+        _ role: RoleName, group: DeviceGroupID, version: Int, expires: Date, bytes: Data, db: any SQLExecutor, now: Date
+    ) async throws -> StoredFile {
+        try await db.query(
+            "INSERT INTO tuf_metadata (device_group_id, role, version, bytes, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            .of(group), .text(role.rawValue), .int(Int64(version)), .blob([UInt8](bytes)), .of(expires), .of(now))
+        return StoredFile(version: version, bytes: bytes, expires: expires)
+    }
+
+    /// The group's targets as they should be now: each desired image, and `deployment.json`.
+    /// Every target listed is recorded as fetchable by the group.
+    private func desiredTargets(group: DeviceGroupDocument, db: any SQLExecutor, now: Date) async throws -> [String: TargetFile] {
+        let desired = try await DesiredState.desired(group: group, db: db)
+        var images: [ImageDocument] = []
+        if let id = desired.systemSoftware?.imageId, let image = try await db.anyImage(id) { images.append(image) }
+        if desired.appsManaged {
+            for app in desired.apps { if let image = try await db.anyImage(app.imageId) { images.append(image) } }
+        }
+        var targets: [String: TargetFile] = [:]
+        var listed: [(String, String)] = []
+        for image in images {
+            let path = "\(image.id).imagepackage"
+            targets[path] = TargetFile(length: image.length, sha256: image.sha256, custom: .object(["rampart": Self.describe(image)]))
+            listed.append((path, image.sha256))
+        }
+        let deployment = Self.deploymentFile(desired, images: images).jsonBytes
+        let hash = SHA256.hash(data: deployment).hexString
+        try await db.storeBlob(deployment, sha256: hash)
+        targets[Self.deploymentTarget] = TargetFile(length: deployment.count, sha256: hash)
+        listed.append((Self.deploymentTarget, hash))
+        for (path, sha256) in listed {
+            try await db.query(
+                """
+                INSERT INTO tuf_targets (device_group_id, path, sha256, last_listed_at) VALUES ($1, $2, $3, $4)
+                ON CONFLICT (device_group_id, path, sha256) DO UPDATE SET last_listed_at = excluded.last_listed_at
+                """, .of(group.id), .text(path), .text(sha256), .of(now))
+        }
+        return targets
+    }
+
+    static let deploymentTarget = "deployment.json"
+
+    static func describe(_ image: ImageDocument) -> JSONValue {
+        .object([
+            "kind": .string(image.kind.rawValue), "componentId": .string(image.componentId.description),
+            "imageId": .string(image.id.description), "version": .string(image.version),
+            "securityVersion": .integer(Int64(image.securityVersion)),
+        ])
+    }
+
+    /// `deployment.json`: every policy the device obeys, signed through the targets role.
+    static func deploymentFile(_ desired: DesiredSoftware, images: [ImageDocument]) -> JSONValue {
+        var fields: [String: JSONValue] = [
+            "schemaVersion": .integer(1), "appsManaged": .bool(desired.appsManaged),
+            "apps": .array(images.filter { $0.kind == .app }.map(describe)),
+        ]
+        if let deployment = desired.deploymentId { fields["deploymentId"] = .string(deployment.description) }
+        if let system = images.first(where: { $0.kind == .systemSoftware }) { fields["systemSoftware"] = describe(system) }
+        if let window = desired.maintenanceWindow {
+            fields["maintenanceWindow"] = .object([
+                "startUTC": .string(window.startUTC), "durationMinutes": .integer(Int64(window.durationMinutes)),
+            ])
+        }
+        return .object(fields)
+    }
+
+    /// The tenant's four role signers.
+    private func roleKeys(tenant: TenantID, db: any SQLExecutor, now: Date) async throws -> [RoleName: TUFSigner] {
+        var signers: [RoleName: TUFSigner] = [:]
+        for (role, purpose) in [(RoleName.root, SigningPurpose.tufRoot), (.targets, .tufTargets), (.snapshot, .tufSnapshot), (.timestamp, .tufTimestamp)] {
+            let key = try await pki.signingKey(purpose, tenant: tenant, db: db, now: now, replacingNearEnd: false)
+            signers[role] = try TUFSigner(privateKeyPEM: key.privateKeyPEM)
+        }
+        return signers
+    }
+}
+
+extension UpdateRepository.StoredFile {
+    init(row: SQLRow) throws {
+        self.init(version: Int(try row.int("version")), bytes: Data(try row.blob("bytes") ?? []), expires: try row.date("expires_at"))
+    }
+}
+
+extension SQLExecutor {
+    /// An image by ID whoever owns it (the repository asks for system software and apps alike).
+    func anyImage(_ id: ImageID) async throws -> ImageDocument? {
+        try await query("SELECT * FROM images WHERE id = $1", .of(id)).first.map(ImageDocument.init(row:))
+    }
+}
