@@ -113,7 +113,11 @@ let package = Package(
             dependencies: [
                 "RampartModel",
                 "RampartPKI",
+                "RampartImage",
+                "RampartTUF",
                 "CTSS2",
+                .product(name: "WasmKit", package: "WasmKit"),
+                .product(name: "WasmKitWASI", package: "WasmKit"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),

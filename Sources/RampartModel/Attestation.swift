@@ -214,11 +214,43 @@ public struct RevokeReleaseRequest: APIRequestBody {
 }
 
 /// The anti-rollback counters a device reports in its evidence, by name.
-public enum MonotonicCounter: String, Codable, Sendable, CaseIterable {
+///
+/// The named ones are reported in every attestation; each app component has its own, which
+/// holds the highest security version of it the device committed.
+public struct MonotonicCounter: RawRepresentable, Codable, Sendable, Hashable {
+    public let rawValue: String
+
+    /// A counter by name: `system-software`, `applications` or `app:<component UUID>`.
+    public init?(rawValue: String) {
+        guard rawValue == "system-software" || rawValue == "applications"
+            || (rawValue.hasPrefix("app:") && ComponentID(String(rawValue.dropFirst(4))) != nil)
+        else { return nil }
+        self.rawValue = rawValue
+    }
+
     /// The security version of the newest system software installed.
-    case systemSoftware = "system-software"
-    /// The security version floor for applications.
-    case applications
+    public static let systemSoftware = MonotonicCounter(rawValue: "system-software")!
+    /// The security version floor for applications (reserved).
+    public static let applications = MonotonicCounter(rawValue: "applications")!
+    /// The counters every evidence reports.
+    public static let allCases = [systemSoftware, applications]
+
+    /// The highest committed security version of one app component.
+    public static func component(_ id: ComponentID) -> MonotonicCounter { MonotonicCounter(rawValue: "app:\(id)")! }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        let text = try container.decode(String.self)
+        guard let counter = MonotonicCounter(rawValue: text) else {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "'\(text.prefix(60))' is not a counter name")
+        }
+        self = counter
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(rawValue)
+    }
 }
 
 /// Refusal codes after which a device must update its system software before it can

@@ -24,7 +24,7 @@ struct RampartdCommand: AsyncParsableCommand {
             counters, and nothing else. `rampartd run` starts a monitor and keeps the device \
             attested.
             """,
-        subcommands: [ManufacturerCA.self, Provision.self, Identity.self, Monitor.self, Attest.self, Run.self]
+        subcommands: [ManufacturerCA.self, Provision.self, Identity.self, Monitor.self, Attest.self, Update.self, Run.self]
     )
 }
 
@@ -201,6 +201,39 @@ struct Attest: AsyncParsableCommand {
     }
 }
 
+struct Update: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check for updates once: attest, follow the group's TUF repository, install what is deployed.",
+        discussion: """
+            Downloads (resuming) and verifies each new image — TUF length and hash, the image \
+            signature for this device's tenant, its security version against the security \
+            monitor's counter — installs into the inactive slot under <state-dir>/slots, switches, \
+            starts the apps as a health check and only then commits, raises the counters and \
+            reports confirmed; a bad start switches back and reports rolled-back. An install a \
+            power loss interrupted is finished or undone first. `rampartd run` does this at start \
+            and then every --update-interval.
+            """)
+    @OptionGroup var options: StateOptions
+    @OptionGroup var service: ServiceOptions
+
+    func run() async throws {
+        let monitor = try await options.launchedMonitor(socket: service.monitorSocket)
+        let outcome = try await checkForUpdates(state: options.state, service: service, monitor: monitor)
+        try options.emit(["outcome": "\(outcome)"], "Update check: \(outcome)")
+    }
+}
+
+/// Attests, then runs one update check with the fresh credential.
+func checkForUpdates(state: DeviceState, service: ServiceOptions, monitor: any SecurityMonitorInterface) async throws -> UpdateOutcome {
+    let rootPEM = try await DeviceSession.pinnedRoot(server: service.server, fingerprint: service.fingerprint, timeout: service.requestTimeout)
+    let credential = try await DeviceSession.attest(server: service.server, rootPEM: rootPEM, monitor: monitor, timeout: service.requestTimeout)
+    try save(credential, in: state)
+    let agent = UpdateAgent(
+        state: state, transport: DeviceTransport(server: service.server, rootPEM: rootPEM, credential: credential, timeout: service.requestTimeout),
+        monitor: monitor, serviceRoot: try Certificate(pemEncoded: rootPEM), tenant: credential.result.tenantId)
+    return try await agent.check()
+}
+
 struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the device: start the security monitor, attest, and renew at half-life.",
@@ -215,6 +248,7 @@ struct Run: AsyncParsableCommand {
     @OptionGroup var service: ServiceOptions
     @Option(help: "Longest pause between retries, in seconds.") var maxBackoff: Double = 600
     @Option(help: "First retry pause, in seconds.") var initialBackoff: Double = 2
+    @Option(help: "Seconds between update checks (with ±10 % jitter); the first runs at start.") var updateInterval: Double = 86_400
 
     func run() async throws {
         var child: pid_t?
@@ -233,6 +267,7 @@ struct Run: AsyncParsableCommand {
         let policy = RenewalPolicy(initialBackoff: initialBackoff, maximumBackoff: maxBackoff)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await keepAttested(monitor, policy: policy) }
+            group.addTask { try await keepUpdated(monitor) }
             group.addTask {
                 for await signal in await UnixSignalsSequence(trapping: .sigterm, .sigint) {
                     log("\(signal): stopping")
@@ -268,6 +303,19 @@ struct Run: AsyncParsableCommand {
                 log("attestation failed (attempt \(failures)): \(error); retrying in \(String(format: "%.1f", pause)) s")
             }
             try await Task.sleep(for: .seconds(pause))
+        }
+    }
+
+    /// An update check at start and then every --update-interval, jittered so a fleet does
+    /// not arrive at once. A failed check is logged and tried at the next interval.
+    private func keepUpdated(_ monitor: MonitorClient) async throws {
+        while !Task.isCancelled {
+            do {
+                log("update check: \(try await checkForUpdates(state: options.state, service: service, monitor: monitor))")
+            } catch {
+                log("update check failed: \(error)")
+            }
+            try await Task.sleep(for: .seconds(updateInterval * Double.random(in: 0.9...1.1)))
         }
     }
 

@@ -39,7 +39,7 @@ import NIOHTTP1
     }
 
     /// A service with a tenant, an attested device in its Production group, and an app deployed there.
-    func withFleet(_ body: (Fleet) async throws -> Void) async throws {
+    func withFleet(_ body: (Fleet, TestDevice) async throws -> Void) async throws {
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let manufacturer = try CertificateAuthority.makeRoot(commonName: "Contoso Manufacturing", now: Date())
@@ -71,12 +71,13 @@ import NIOHTTP1
             let credential = try await DeviceSession.attest(server: local.url, rootPEM: root, monitor: device.monitor)
             try await body(
                 Fleet(local: local, root: root, tenant: tenant, adminToken: contoso.token.secret, group: group, otherGroup: other,
-                      image: image, credential: credential))
+                      image: image, credential: credential),
+                device)
         }
     }
 
     @Test func pythonTUFRefreshesAndDownloadsTheDeployedImage() async throws {
-        try await withFleet { fleet in
+        try await withFleet { fleet, _ in
             let directory = try temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
             try fleet.root.write(toFile: "\(directory)/ca.pem", atomically: true, encoding: .utf8)
@@ -101,7 +102,7 @@ import NIOHTTP1
     }
 
     @Test func ourClientVerifiesTheRepositoryAndItAnswersOnlyItsDevices() async throws {
-        try await withFleet { fleet in
+        try await withFleet { fleet, _ in
             let base = "/v1/device/tuf/\(fleet.group.id)"
             let now = Date()
             var trusted = try TrustedMetadata(root: try await fleet.get("\(base)/metadata/1.root.json"), now: now)

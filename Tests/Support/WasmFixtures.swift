@@ -25,5 +25,8 @@ public enum Wasm {
         Data(header + voidType + importFunction(module, "f") + oneFunction + export("_start", function: 1) + emptyBody)
     }
     public static let library = Data(header + voidType + oneFunction + export("main", function: 0) + emptyBody)
+    /// A WASI command whose `_start` traps at once (`unreachable`): an app that crashes at start.
+    public static let trapping = Data(
+        header + voidType + oneFunction + export("_start", function: 0) + [0x0a, 0x05, 0x01, 0x03, 0x00, 0x00, 0x0b])
 }
 

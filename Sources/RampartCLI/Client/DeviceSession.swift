@@ -16,6 +16,11 @@ public enum DeviceSession {
         public var clientKey: P256.Signing.PrivateKey { get throws { try P256.Signing.PrivateKey(pemRepresentation: clientKeyPEM) } }
     }
 
+    /// The service's root CA, fetched and checked against the pinned SHA-256 fingerprint.
+    public static func pinnedRoot(server: String, fingerprint: String, timeout: Duration = .seconds(60)) async throws -> String {
+        try await LoginCommand.pinnedRoot(server: server, fingerprint: fingerprint, timeout: timeout)
+    }
+
     /// - Parameter timeout: the longest each request may take.
     public static func attest(
         server: String, fingerprint: String, monitor: any SecurityMonitorInterface, timeout: Duration = .seconds(60)

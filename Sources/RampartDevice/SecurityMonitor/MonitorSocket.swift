@@ -89,7 +89,7 @@ public enum MonitorServer {
                 return MonitorResponse(evidence: try await monitor.evidence(nonce: nonce, clientKey: Array(key)))
             case .counter, .increment:
                 guard let counter = request.counter else {
-                    throw DeviceError(code: "bad_request", message: "name the counter: \(MonotonicCounter.allCases.map(\.rawValue))")
+                    throw DeviceError(code: "bad_request", message: "name the counter: system-software, applications or app:<component>")
                 }
                 let value =
                     request.op == .counter

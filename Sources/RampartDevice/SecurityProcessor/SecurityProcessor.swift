@@ -51,11 +51,26 @@ public struct SignedEvidence: Sendable {
 }
 
 extension MonotonicCounter {
-    /// The TPM NV index (owner range 0x01000000–0x013FFFFF).
+    /// The TPM NV index (owner range 0x01000000–0x013FFFFF). An app component's counter is
+    /// at 0x01000200 plus the first 12 bits of SHA-256 of its name: two components that
+    /// collide share a counter, which is stricter, never weaker.
     var nvIndex: UInt32 {
         switch self {
-        case .systemSoftware: 0x0100_0100
-        case .applications: 0x0100_0101
+        case .systemSoftware: return 0x0100_0100
+        case .applications: return 0x0100_0101
+        default:
+            let digest = Array(SHA256.hash(data: Data(rawValue.utf8)))
+            return 0x0100_0200 + (UInt32(digest[0]) << 4 | UInt32(digest[1]) >> 4)
         }
+    }
+}
+
+extension SecurityMonitorInterface {
+    /// Raises `counter` to at least `value` (a TPM counter moves by one per command) and
+    /// returns where it stands. Idempotent, so it is safe to repeat after a power loss.
+    public func advanceCounter(_ counter: MonotonicCounter, to value: UInt64) async throws -> UInt64 {
+        var current = try await self.counter(counter)
+        while current < value { current = try await incrementCounter(counter) }
+        return current
     }
 }

@@ -1,0 +1,325 @@
+public import Foundation
+public import RampartModel
+import RampartImage
+import RampartTUF
+public import X509
+
+/// How the update agent reaches the service: the device's own routes over mutual TLS.
+public protocol UpdateTransport: Sendable {
+    func updateCheck() async throws -> UpdateCheckResponse
+    /// GETs `path`; nil when the service answers 404. From byte `offset` when it is not 0.
+    func fetch(_ path: String, offset: Int) async throws -> Data?
+    func report(_ report: DeviceUpdateReport) async throws
+}
+
+/// What one update check did.
+public enum UpdateOutcome: Sendable, Equatable {
+    case upToDate
+    case installed(DeploymentID?)
+    case rolledBack(String)
+    case waitingForWindow(Date)
+    case failed(String)
+    case notInAGroup
+}
+
+/// The device's update agent: at each check it follows TUF from its trusted root to the
+/// group's targets, downloads what the deployment needs (resuming), verifies each package
+/// twice — TUF's length and hash, then the image signature for the device's tenant — refuses
+/// lower security versions than its counters hold, validates the modules, installs into the
+/// inactive slot, switches, runs the health check, and only then commits, advances the
+/// counters and reports `confirmed`. A bad start rolls back to the slot that ran before.
+///
+/// Every step is idempotent and derived from disk at start, so a power loss anywhere leaves
+/// a complete, verified slot and the next start finishes or undoes the install truthfully.
+public struct UpdateAgent: Sendable {
+    public let state: DeviceState
+    public let transport: any UpdateTransport
+    public let monitor: any SecurityMonitorInterface
+    /// The Rampart root CA (pinned at provisioning/login): image signatures lead to it.
+    public let serviceRoot: Certificate
+    public let tenant: TenantID
+    public var now: @Sendable () -> Date = { Date() }
+
+    public init(
+        state: DeviceState, transport: any UpdateTransport, monitor: any SecurityMonitorInterface, serviceRoot: Certificate,
+        tenant: TenantID
+    ) {
+        self.state = state
+        self.transport = transport
+        self.monitor = monitor
+        self.serviceRoot = serviceRoot
+        self.tenant = tenant
+    }
+
+    var slots: SlotStore { SlotStore(directory: state.directory) }
+
+    /// One check: finish or undo an install a restart interrupted, then look for updates.
+    public func check() async throws -> UpdateOutcome {
+        let slots = self.slots
+        slots.removeLeftovers()
+        UpdateCheckpoint.checkStarted.reach()
+        if let outcome = try await resumeTrial() { return outcome }
+
+        let answer = try await transport.updateCheck()
+        guard let repository = answer.repositoryPath, let group = answer.deviceGroupId else { return .notInAGroup }
+        let trusted = try await refreshMetadata(repository: repository, group: group)
+        var boot = try slots.boot()
+        let running = boot.active.flatMap(slots.images(in:)) ?? []
+
+        // What the deployment asks for (apps only: system software installs are not built yet).
+        let deployment = try await deploymentFile(trusted, repository: repository)
+        let appsManaged = deployment["appsManaged"] == .bool(true)
+        var wanted: [(path: String, target: TargetFile)] = []
+        if appsManaged, case .array(let apps)? = deployment["apps"] {
+            for app in apps {
+                guard case .string(let id)? = app["imageId"] else { continue }
+                wanted.append(("\(id).imagepackage", try trusted.target("\(id).imagepackage")))
+            }
+        }
+        let deploymentID: DeploymentID? = if case .string(let id)? = deployment["deploymentId"] { DeploymentID(id) } else { nil }
+        let wantedIDs = Set(wanted.compactMap { ImageID(String($0.path.dropLast(".imagepackage".count))) })
+        let runningIDs = Set(running.map(\.imageId))
+        guard appsManaged, wantedIDs != runningIDs else {
+            // Repeated at every check: a power loss between commit and counters only delays them.
+            try await advanceCounters(for: running)
+            try await report(.confirmed, deployment: deploymentID, running: running)
+            return .upToDate
+        }
+        if let rollback = boot.lastRollback, Set(rollback.imageIds) == wantedIDs, !answer.checkNow {
+            // This set failed its start here before; wait for a new deployment or an update-now.
+            try await report(.rolledBack, deployment: deploymentID, running: running, reason: rollback.reason, detail: rollback.detail)
+            return .rolledBack(rollback.reason)
+        }
+
+        // Download and verify what is new; keep what runs.
+        try await report(.downloading, deployment: deploymentID, running: running)
+        var staged: [(InstalledImage, Data)] = []
+        for (path, target) in wanted {
+            if let kept = running.first(where: { "\($0.imageId).imagepackage" == path }),
+                let bytes = FileManager.default.contents(atPath: slots.packagePath(boot.active!, kept.imageId))
+            {
+                staged.append((kept, bytes))
+                continue
+            }
+            do {
+                let bytes = try await download(target, path: path, repository: repository)
+                staged.append((try await verified(bytes, target: target), bytes))
+            } catch let error as RampartError {
+                let reason = ["target_too_large", "download_failed"].contains(error.code) ? "download_failed"
+                    : error.code == "security_version_too_low" ? "security_version_too_low" : "verification_failed"
+                try await report(.failed, deployment: deploymentID, running: running, reason: reason, detail: "\(error.code): \(error.message)")
+                return .failed(error.code)
+            }
+        }
+        UpdateCheckpoint.packageVerified.reach()
+
+        if case .object(let window)? = deployment["maintenanceWindow"], case .string(let start)? = window["startUTC"],
+            case .integer(let minutes)? = window["durationMinutes"]
+        {
+            let window = MaintenanceWindow(startUTC: start, durationMinutes: Int(minutes))
+            if !window.contains(now()) {
+                try await report(.pending, deployment: deploymentID, running: running)
+                return .waitingForWindow(window.nextOpening(after: now()))
+            }
+        }
+
+        // Install beside the running slot and arm it: the one atomic switch.
+        let slot = try slots.stage(staged, besides: boot.active)
+        boot.trial = BootRecord.Trial(slot: slot, attemptsLeft: 1, deploymentId: deploymentID)
+        try slots.write(boot)
+        UpdateCheckpoint.trialArmed.reach()
+        try await report(.installed, deployment: deploymentID, running: running)
+        UpdateCheckpoint.reexecBeforeBoot.reach()
+        return try await resumeTrial() ?? .installed(deploymentID)
+    }
+
+    /// Boots an armed trial: one attempt, then health check; healthy → commit, counters,
+    /// `confirmed`; unhealthy, or an attempt already spent by a start that never reached its
+    /// verdict → back to the previous slot, `rolled-back`.
+    func resumeTrial() async throws -> UpdateOutcome? {
+        let slots = self.slots
+        var boot = try slots.boot()
+        guard var trial = boot.trial else { return nil }
+        let previous = boot.active.flatMap(slots.images(in:)) ?? []
+        guard trial.attemptsLeft > 0, let images = slots.images(in: trial.slot) else {
+            return try await rollBack(&boot, trial: trial, reason: "interrupted", detail: "the new images did not reach their health verdict", previous: previous)
+        }
+        trial.attemptsLeft -= 1
+        boot.trial = trial
+        try slots.write(boot)
+        UpdateCheckpoint.trialBooted.reach()
+
+        UpdateCheckpoint.healthCheckRunning.reach()
+        for image in images where image.kind == .app {
+            let bytes = FileManager.default.contents(atPath: slots.packagePath(trial.slot, image.imageId)) ?? Data()
+            guard let package = try? ImagePackage(zipped: bytes),
+                (try? await ImagePackageVerifier(root: serviceRoot).verify(package, tenant: tenant, now: now())) != nil
+            else {
+                return try await rollBack(&boot, trial: trial, reason: "start_failed", detail: "\(image.imageId) no longer verifies", previous: previous)
+            }
+            switch AppHost.start(package.payload, name: package.metadata.name) {
+            case .exited, .running: continue
+            case .trapped(let why):
+                return try await rollBack(&boot, trial: trial, reason: "start_failed", detail: "\(package.metadata.name) trapped at start: \(why)", previous: previous)
+            case .exitedWithError(let code):
+                return try await rollBack(&boot, trial: trial, reason: "start_failed", detail: "\(package.metadata.name) exited with \(code)", previous: previous)
+            }
+        }
+        UpdateCheckpoint.healthPassedBeforeCommit.reach()
+        let old = boot.active
+        boot.active = trial.slot
+        boot.trial = nil
+        boot.lastRollback = nil
+        try slots.write(boot)
+        UpdateCheckpoint.committed.reach()
+        // Counters only after the commit: raised first, they could leave the only good slot below them.
+        try await advanceCounters(for: images)
+        UpdateCheckpoint.countersAdvanced.reach()
+        UpdateCheckpoint.confirmedBeforeReport.reach()
+        try await report(.confirmed, deployment: trial.deploymentId, running: images)
+        if let old, old != trial.slot { try? FileManager.default.removeItem(atPath: "\(slots.slotPath(old))/slot.json") }
+        UpdateCheckpoint.oldSlotCleanup.reach()
+        return .installed(trial.deploymentId)
+    }
+
+    private func rollBack(
+        _ boot: inout BootRecord, trial: BootRecord.Trial, reason: String, detail: String, previous: [InstalledImage]
+    ) async throws -> UpdateOutcome {
+        let attempted = slots.images(in: trial.slot)?.map(\.imageId) ?? []
+        boot.trial = nil
+        boot.lastRollback = BootRecord.Rollback(reason: reason, detail: detail, imageIds: attempted, deploymentId: trial.deploymentId)
+        try slots.write(boot)
+        try await report(.rolledBack, deployment: trial.deploymentId, running: previous, reason: reason, detail: detail)
+        return .rolledBack(reason)
+    }
+
+    /// Raises each installed component's counter to its security version; repeated at every
+    /// commit, so a power loss between commit and counters only delays it.
+    func advanceCounters(for images: [InstalledImage]) async throws {
+        for image in images where image.kind == .app {
+            _ = try await monitor.advanceCounter(.component(image.componentId), to: UInt64(image.securityVersion))
+        }
+    }
+
+    // MARK: TUF
+
+    var tufDirectory: String { "\(state.directory)/tuf" }
+
+    /// Root (bootstrapped from 1.root.json over the pinned, mutually authenticated TLS when
+    /// none is trusted yet, then rotated version by version), timestamp, snapshot, targets.
+    func refreshMetadata(repository: String, group: DeviceGroupID) async throws -> TrustedMetadata {
+        let directory = "\(tufDirectory)/\(group)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let rootPath = "\(directory)/root.json"
+        var rootBytes = FileManager.default.contents(atPath: rootPath)
+        if rootBytes == nil {
+            guard let first = try await transport.fetch("\(repository)/metadata/1.root.json", offset: 0) else {
+                throw TUFError("tuf_metadata_invalid", "the repository has no 1.root.json")
+            }
+            rootBytes = first
+        }
+        var trusted = try TrustedMetadata(root: rootBytes!, now: now())
+        try DurableFile.write(rootBytes!, to: rootPath)
+        for _ in 0..<trusted.limits.maxRootRotations {
+            guard let next = try await transport.fetch("\(repository)/metadata/\(trusted.root.common.version + 1).root.json", offset: 0)
+            else { break }
+            try trusted.updateRoot(next)
+            try DurableFile.write(next, to: rootPath)
+            UpdateCheckpoint.rootUpdated.reach()
+        }
+        try trusted.finishRootUpdates()
+        guard let timestamp = try await transport.fetch("\(repository)/metadata/timestamp.json", offset: 0) else {
+            throw TUFError("tuf_metadata_invalid", "the repository has no timestamp.json")
+        }
+        try trusted.updateTimestamp(timestamp)
+        try DurableFile.write(timestamp, to: "\(directory)/timestamp.json")
+        UpdateCheckpoint.timestampPersisted.reach()
+        guard let snapshot = try await transport.fetch(
+            "\(repository)/metadata/\(trusted.timestamp!.snapshot.version).snapshot.json", offset: 0)
+        else { throw TUFError("tuf_metadata_invalid", "the snapshot the timestamp names is missing") }
+        try trusted.updateSnapshot(snapshot)
+        try DurableFile.write(snapshot, to: "\(directory)/snapshot.json")
+        UpdateCheckpoint.snapshotPersisted.reach()
+        guard let targets = try await transport.fetch(
+            "\(repository)/metadata/\(trusted.snapshot!.targets.version).targets.json", offset: 0)
+        else { throw TUFError("tuf_metadata_invalid", "the targets the snapshot names are missing") }
+        try trusted.updateTargets(targets)
+        try DurableFile.write(targets, to: "\(directory)/targets.json")
+        UpdateCheckpoint.targetsPersisted.reach()
+        return trusted
+    }
+
+    func deploymentFile(_ trusted: TrustedMetadata, repository: String) async throws -> JSONValue {
+        let target = try trusted.target("deployment.json")
+        let bytes = try await download(target, path: "deployment.json", repository: repository)
+        return try JSONValue(parsing: bytes)
+    }
+
+    /// Downloads a target into `<state>/downloads/<sha256>.part`, resuming what an earlier
+    /// attempt got, never taking more than the target's length, and checks it.
+    func download(_ target: TargetFile, path: String, repository: String) async throws -> Data {
+        let downloads = "\(state.directory)/downloads"
+        try FileManager.default.createDirectory(atPath: downloads, withIntermediateDirectories: true)
+        let partial = "\(downloads)/\(target.sha256).part"
+        var have = FileManager.default.contents(atPath: partial) ?? Data()
+        if have.count > target.length { have = Data() }
+        UpdateCheckpoint.downloadStarted.reach()
+        if have.count < target.length {
+            guard let rest = try await transport.fetch("\(repository)/targets/\(target.sha256).\(path)", offset: have.count) else {
+                throw DeviceError(code: "download_failed", message: "the service no longer offers \(path)")
+            }
+            have.append(rest.prefix(target.length - have.count + 1))
+            // Keep what came, so a power loss here resumes instead of starting over.
+            try DurableFile.write(have.prefix(target.length), to: partial, syncDirectory: false)
+            UpdateCheckpoint.downloadPartial.reach()
+        }
+        do {
+            try target.verify(have)
+        } catch {
+            // Damaged or overlong: start from nothing next time.
+            try? FileManager.default.removeItem(atPath: partial)
+            throw error
+        }
+        UpdateCheckpoint.downloadComplete.reach()
+        return have
+    }
+
+    /// The image signature, the metadata TUF listed, and anti-rollback.
+    func verified(_ bytes: Data, target: TargetFile) async throws -> InstalledImage {
+        let package = try ImagePackage(zipped: bytes)
+        try await ImagePackageVerifier(root: serviceRoot).verify(package, tenant: tenant, now: now())
+        let metadata = package.metadata
+        guard let imageID = metadata.imageId, case .string(metadata.imageId?.description)? = target.custom?["rampart"]?["imageId"],
+            case .integer(Int64(metadata.securityVersion))? = target.custom?["rampart"]?["securityVersion"]
+        else {
+            throw DeviceError(code: "image_metadata_mismatch", message: "the package is not the image the update metadata describes")
+        }
+        let floor = try await monitor.counter(.component(metadata.componentId))
+        guard UInt64(metadata.securityVersion) >= floor else {
+            throw DeviceError(
+                code: "security_version_too_low",
+                message: "\(metadata.name) \(metadata.version) has security version \(metadata.securityVersion); this device committed \(floor)")
+        }
+        if metadata.kind == .app { try AppHost.validate(package.payload) }
+        return InstalledImage(
+            imageId: imageID, componentId: metadata.componentId, kind: metadata.kind, version: metadata.version,
+            securityVersion: metadata.securityVersion, sha256: target.sha256)
+    }
+
+    // MARK: Reports
+
+    /// Reports with the next sequence, kept on disk so it only grows.
+    func report(
+        _ updateState: DeviceUpdateState, deployment: DeploymentID?, running: [InstalledImage], reason: String? = nil,
+        detail: String? = nil
+    ) async throws {
+        let path = "\(state.directory)/update-sequence"
+        let sequence = (FileManager.default.contents(atPath: path).flatMap { Int(String(decoding: $0, as: UTF8.self)) } ?? 0) + 1
+        try DurableFile.write(Data(String(sequence).utf8), to: path)
+        let apps = running.filter { $0.kind == .app }.map { RunningSoftware.App(componentId: $0.componentId, imageId: $0.imageId, version: $0.version) }
+        try await transport.report(
+            DeviceUpdateReport(
+                sequence: sequence, deploymentId: deployment, state: updateState, reason: reason, detail: detail.map { String($0.prefix(1000)) },
+                running: RunningSoftware(systemSoftware: .init(version: (try? await monitor.identity().softwareVersion) ?? "unknown"), apps: apps)))
+    }
+}

@@ -1,0 +1,116 @@
+import Foundation
+@testable import RampartCLI
+@testable import RampartDevice
+import RampartImage
+import RampartModel
+import RampartPKI
+import RampartTUF
+import RampartTestSupport
+import SwiftASN1
+import Testing
+import X509
+
+/// The device's update agent against a live service: install and confirm, a trapping app
+/// rolled back, an older security version refused, tampered and endless targets refused —
+/// each shown truthfully in the service's deployment status.
+@Suite struct UpdateAgentTests {
+    /// Wraps the real transport and damages what it fetches.
+    struct TamperingTransport: UpdateTransport {
+        enum Damage: Sendable { case flipByte, endless }
+        let inner: DeviceTransport
+        let damage: Damage
+
+        func updateCheck() async throws -> UpdateCheckResponse { try await inner.updateCheck() }
+        func report(_ report: DeviceUpdateReport) async throws { try await inner.report(report) }
+        func fetch(_ path: String, offset: Int) async throws -> Data? {
+            guard var bytes = try await inner.fetch(path, offset: offset) else { return nil }
+            guard path.contains("/targets/"), path.hasSuffix(".imagepackage") else { return bytes }
+            switch damage {
+            case .flipByte: bytes[bytes.startIndex + bytes.count / 2] ^= 0x01
+            case .endless: bytes.append(Data(repeating: 0x41, count: 1 << 20))
+            }
+            return bytes
+        }
+    }
+
+    struct Setup {
+        let fleet: UpdateRepositoryTests.Fleet
+        let device: TestDevice
+        let state: DeviceState
+        let componentId: ComponentID
+
+        /// Adds the app at `version` with `wasm`, deploys it alone, and returns the image.
+        func deploy(_ version: String, securityVersion: Int, wasm: Data = Wasm.command) async throws -> ImageDocument {
+            let manifest = Data(
+                #"{"SchemaVersion": 1, "Name": "telemetry", "ComponentId": "\#(componentId)", "EntryPoint": "t.wasm", "Capabilities": {}, "Limits": {"MemoryKB": 256}}"#.utf8)
+            let package = try ImagePackage.app(manifest: manifest, wasm: wasm, version: version, securityVersion: securityVersion)
+            return try await fleet.admin { client in
+                let image = try await client.addImage(package: try package.zipped(), tenant: fleet.tenant)
+                _ = try await client.createDeployment(images: [image.id], group: fleet.group.id, tenant: fleet.tenant)
+                return image
+            }
+        }
+
+        func agent(_ damage: TamperingTransport.Damage? = nil) throws -> UpdateAgent {
+            let transport = DeviceTransport(server: fleet.local.url, rootPEM: fleet.root, credential: fleet.credential)
+            return UpdateAgent(
+                state: state, transport: damage.map { TamperingTransport(inner: transport, damage: $0) } ?? transport,
+                monitor: device.monitor, serviceRoot: try Certificate(pemEncoded: fleet.root), tenant: fleet.tenant)
+        }
+
+        func status() async throws -> DeploymentStatusDocument {
+            try await fleet.admin { try await $0.deploymentStatus(device: device.id, tenant: fleet.tenant) }
+        }
+
+        /// The apps of the slot that runs.
+        var running: [ImageID] {
+            let slots = SlotStore(directory: state.directory)
+            return ((try? slots.boot().active).flatMap { $0 }.flatMap(slots.images(in:)) ?? []).map(\.imageId)
+        }
+    }
+
+    @Test func installsConfirmsRollsBackAndRefuses() async throws {
+        try await UpdateRepositoryTests().withFleet { fleet, device in
+            let directory = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let setup = Setup(fleet: fleet, device: device, state: DeviceState(directory: directory), componentId: .random())
+
+            // v1: installed into slot a, started, committed, counter raised, confirmed.
+            let v1 = try await setup.deploy("1.0.0", securityVersion: 1)
+            #expect(try await setup.agent().check() == .installed(try await setup.status().shouldRun?.deploymentId))
+            #expect(setup.running == [v1.id])
+            var status = try await setup.status()
+            #expect(status.state == .confirmed && status.inSync, "\(status)")
+            #expect(try await device.monitor.counter(.component(setup.componentId)) == 1)
+            #expect(try await setup.agent().check() == .upToDate)
+
+            // An app that traps at start: switched to, found unhealthy, switched back.
+            _ = try await setup.deploy("2.0.0-bad", securityVersion: 2, wasm: Wasm.trapping)
+            #expect(try await setup.agent().check() == .rolledBack("start_failed"))
+            #expect(setup.running == [v1.id])
+            status = try await setup.status()
+            #expect(status.state == .rolledBack && status.reason == "rolled_back" && status.detail?.contains("trapped") == true, "\(status)")
+            #expect(try await device.monitor.counter(.component(setup.componentId)) == 1, "a failed start raises no counter")
+            #expect(try await setup.agent().check() == .rolledBack("start_failed"), "not retried until something changes")
+
+            // A tampered byte, then an endless stream: refused before anything is installed.
+            let v2 = try await setup.deploy("2.0.0", securityVersion: 2)
+            #expect(try await setup.agent(.flipByte).check() == .failed("target_hash_mismatch"))
+            status = try await setup.status()
+            #expect(status.reason == "verification_failed" && status.detail?.contains("target_hash_mismatch") == true, "\(status)")
+            #expect(try await setup.agent(.endless).check() == .failed("target_too_large"))
+            #expect(try await setup.status().reason == "download_failed")
+            #expect(setup.running == [v1.id])
+
+            // The genuine v2 installs; then an older security version is refused.
+            #expect(try await setup.agent().check() == .installed(try await setup.status().shouldRun?.deploymentId))
+            #expect(setup.running == [v2.id])
+            #expect(try await device.monitor.counter(.component(setup.componentId)) == 2)
+            _ = try await setup.deploy("1.5.0", securityVersion: 1)
+            #expect(try await setup.agent().check() == .failed("security_version_too_low"))
+            status = try await setup.status()
+            #expect(status.reason == "security_version_too_low" && status.runs?.apps.map(\.imageId) == [v2.id], "\(status)")
+            #expect(setup.running == [v2.id])
+        }
+    }
+}
