@@ -218,20 +218,24 @@ struct Update: AsyncParsableCommand {
 
     func run() async throws {
         let monitor = try await options.launchedMonitor(socket: service.monitorSocket)
-        let outcome = try await checkForUpdates(state: options.state, service: service, monitor: monitor)
+        let (outcome, _) = try await checkForUpdates(state: options.state, service: service, monitor: monitor)
         try options.emit(["outcome": "\(outcome)"], "Update check: \(outcome)")
     }
 }
 
-/// Attests, then runs one update check with the fresh credential.
-func checkForUpdates(state: DeviceState, service: ServiceOptions, monitor: any SecurityMonitorInterface) async throws -> UpdateOutcome {
+/// Attests, then runs one update check with the fresh credential; returns what it did and
+/// the transport it used (for the contacts in between).
+func checkForUpdates(
+    state: DeviceState, service: ServiceOptions, monitor: any SecurityMonitorInterface
+) async throws -> (UpdateOutcome, DeviceTransport) {
     let rootPEM = try await DeviceSession.pinnedRoot(server: service.server, fingerprint: service.fingerprint, timeout: service.requestTimeout)
     let credential = try await DeviceSession.attest(server: service.server, rootPEM: rootPEM, monitor: monitor, timeout: service.requestTimeout)
     try save(credential, in: state)
+    let transport = DeviceTransport(server: service.server, rootPEM: rootPEM, credential: credential, timeout: service.requestTimeout)
     let agent = UpdateAgent(
-        state: state, transport: DeviceTransport(server: service.server, rootPEM: rootPEM, credential: credential, timeout: service.requestTimeout),
-        monitor: monitor, serviceRoot: try Certificate(pemEncoded: rootPEM), tenant: credential.result.tenantId)
-    return try await agent.check()
+        state: state, transport: transport, monitor: monitor, serviceRoot: try Certificate(pemEncoded: rootPEM),
+        tenant: credential.result.tenantId)
+    return (try await agent.check(), transport)
 }
 
 struct Run: AsyncParsableCommand {
@@ -249,6 +253,7 @@ struct Run: AsyncParsableCommand {
     @Option(help: "Longest pause between retries, in seconds.") var maxBackoff: Double = 600
     @Option(help: "First retry pause, in seconds.") var initialBackoff: Double = 2
     @Option(help: "Seconds between update checks (with ±10 % jitter); the first runs at start.") var updateInterval: Double = 86_400
+    @Option(help: "Seconds between contacts that ask whether an operator requested an update now.") var contactInterval: Double = 300
 
     func run() async throws {
         var child: pid_t?
@@ -307,15 +312,26 @@ struct Run: AsyncParsableCommand {
     }
 
     /// An update check at start and then every --update-interval, jittered so a fleet does
-    /// not arrive at once. A failed check is logged and tried at the next interval.
+    /// not arrive at once; in between, a contact every --contact-interval that starts a check
+    /// at once when an operator asked the group to update now. A failed check is logged and
+    /// tried at the next interval.
     private func keepUpdated(_ monitor: MonitorClient) async throws {
+        var transport: DeviceTransport?
+        var nextCheck = Date()
+        var checkNow = true
         while !Task.isCancelled {
-            do {
-                log("update check: \(try await checkForUpdates(state: options.state, service: service, monitor: monitor))")
-            } catch {
-                log("update check failed: \(error)")
+            if checkNow || Date() >= nextCheck {
+                do {
+                    let (outcome, used) = try await checkForUpdates(state: options.state, service: service, monitor: monitor)
+                    transport = used
+                    log("update check: \(outcome)")
+                } catch {
+                    log("update check failed: \(error)")
+                }
+                nextCheck = Date().addingTimeInterval(updateInterval * Double.random(in: 0.9...1.1))
             }
-            try await Task.sleep(for: .seconds(updateInterval * Double.random(in: 0.9...1.1)))
+            try await Task.sleep(for: .seconds(contactInterval * Double.random(in: 0.9...1.1)))
+            checkNow = (try? await transport?.updateCheck())?.checkNow ?? false
         }
     }
 

@@ -14,17 +14,38 @@ import X509
 /// complete, validly signed set of apps — the old or the new — and the service must show
 /// what the disk says. Zero bricks.
 @Suite struct PowerLossTests {
-    @Test func aKillAtAnyStepOfAnInstallLeavesAVerifiedSlotAndATruthfulReport() async throws {
+    /// A provisioned rampartd (software DICE) claimed into Production of a live service that
+    /// trusts its build, and three versions of one app added (not deployed).
+    struct Environment {
+        let directory: String
+        let local: LocalService
+        let root: String
+        let tenant: TenantID
+        let adminToken: String
+        let group: DeviceGroupDocument
+        let images: [ImageDocument]
+        let record: ProvisioningRecord
+        var state: [String] { ["--state-dir", "\(directory)/device"] }
+
+        func admin<T: Sendable>(_ body: (APIClient) async throws -> T) async throws -> T {
+            try await APIClient.with(server: local.url, token: adminToken, trustRootPEM: root, body)
+        }
+        func deploy(_ image: ImageDocument) async throws {
+            _ = try await admin { try await $0.createDeployment(images: [image.id], group: group.id, tenant: tenant) }
+        }
+    }
+
+    static func withEnvironment(_ body: (Environment) async throws -> Void) async throws {
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let rampartd = RampartdBinaryTests.binary
         #expect(try await Command.run(rampartd, ["manufacturer-ca", "--out", "\(directory)/mfg"]).status == 0)
-        let state = ["--state-dir", "\(directory)/device"]
         let provisioned = try await Command.run(
-            rampartd, ["provision", "--manufacturer-cert", "\(directory)/mfg/ca.pem", "--manufacturer-key", "\(directory)/mfg/ca.key", "--json"] + state)
+            rampartd,
+            ["provision", "--manufacturer-cert", "\(directory)/mfg/ca.pem", "--manufacturer-key", "\(directory)/mfg/ca.key", "--json",
+             "--state-dir", "\(directory)/device"])
         #expect(provisioned.status == 0, "\(provisioned.output)")
         let record = try JSONDecoder.rampart.decode(ProvisioningRecord.self, from: Data(provisioned.output.utf8))
-
         try await LocalService.run(
             dataDirectory: "\(directory)/service", manufacturerCAPaths: ["\(directory)/mfg/ca.pem"], logger: quietLogger
         ) { local in
@@ -35,13 +56,10 @@ import X509
                 return try await $0.createTenant(CreateTenantRequest(name: "Contoso"))
             }
             let tenant = contoso.tenant.id
-            func admin<T: Sendable>(_ body: (APIClient) async throws -> T) async throws -> T {
-                try await APIClient.with(server: local.url, token: contoso.token.secret, trustRootPEM: root, body)
-            }
             let component = ComponentID.random()
             let manifest = Data(
                 #"{"SchemaVersion": 1, "Name": "blink", "ComponentId": "\#(component)", "EntryPoint": "b.wasm", "Capabilities": {}, "Limits": {"MemoryKB": 256}}"#.utf8)
-            let (group, images) = try await admin { client in
+            let (group, images) = try await APIClient.with(server: local.url, token: contoso.token.secret, trustRootPEM: root) { client in
                 let product = try await client.createProduct(CreateProductRequest(name: "Thermostat"), tenant: tenant)
                 let group = try await client.deviceGroups(tenant: tenant, product: product.id).first { $0.name == "Production" }!
                 _ = try await client.claimDevice(ClaimDeviceRequest(record: record, deviceGroupId: group.id), tenant: tenant)
@@ -52,6 +70,19 @@ import X509
                 }
                 return (group, images)
             }
+            try await body(
+                Environment(
+                    directory: directory, local: local, root: root, tenant: tenant, adminToken: contoso.token.secret, group: group,
+                    images: images, record: record))
+        }
+    }
+
+    @Test func aKillAtAnyStepOfAnInstallLeavesAVerifiedSlotAndATruthfulReport() async throws {
+        try await Self.withEnvironment { env in
+            let rampartd = RampartdBinaryTests.binary
+            let (local, root, tenant, group, images, record, directory, state) =
+                (env.local, env.root, env.tenant, env.group, env.images, env.record, env.directory, env.state)
+            func admin<T: Sendable>(_ body: (APIClient) async throws -> T) async throws -> T { try await env.admin(body) }
             let update = ["update", "--server", local.url, "--fingerprint", local.rootCAFingerprint, "--timeout", "20"] + state
             let slots = SlotStore(directory: "\(directory)/device")
             let verifier = ImagePackageVerifier(root: try Certificate(pemEncoded: root))
@@ -103,6 +134,30 @@ import X509
                 }
             }
             #expect(killedAt.count >= 20, "killed at \(killedAt.count) points: \(killedAt)")
+        }
+    }
+
+    /// `rampartd run` checks at start, then contacts the service every --contact-interval and
+    /// checks at once when an operator asked the group to update now.
+    @Test func runInstallsAtStartAndHonoursUpdateNowAtItsNextContact() async throws {
+        try await Self.withEnvironment { env in
+            try await env.deploy(env.images[0])
+            let device = try Spawned(
+                RampartdBinaryTests.binary,
+                ["run", "--server", env.local.url, "--fingerprint", env.local.rootCAFingerprint, "--contact-interval", "0.5",
+                 "--update-interval", "3600", "--timeout", "20"] + env.state,
+                log: "\(env.directory)/rampartd.log")
+            let first = try await device.waitForOutput(containing: "update check: installed", seconds: 60)
+            #expect(first.contains("attested"), "\(first)")
+            try await env.deploy(env.images[1])
+            _ = try await env.admin { try await $0.requestUpdateNow(group: env.group.id, tenant: env.tenant) }
+            var status = try await env.admin { try await $0.deploymentStatus(device: env.record.deviceId, tenant: env.tenant) }
+            for _ in 0..<100 where !(status.inSync && status.runs?.apps.map(\.imageId) == [env.images[1].id]) {
+                try await Task.sleep(for: .milliseconds(200))
+                status = try await env.admin { try await $0.deploymentStatus(device: env.record.deviceId, tenant: env.tenant) }
+            }
+            #expect(status.inSync && status.state == .confirmed && status.runs?.apps.map(\.imageId) == [env.images[1].id], "\(status)")
+            #expect(try await device.terminate() == 0)
         }
     }
 }

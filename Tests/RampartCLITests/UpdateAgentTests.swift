@@ -33,6 +33,36 @@ import X509
         }
     }
 
+    /// A man in the middle with the device's own TLS credential: answers with metadata it
+    /// recorded earlier instead of the repository's current files.
+    final class ReplayingTransport: UpdateTransport, @unchecked Sendable {
+        let inner: DeviceTransport
+        private let lock = NSLock()
+        private var recorded: [String: Data] = [:]
+        private var replaying: Set<String> = []
+
+        init(inner: DeviceTransport) { self.inner = inner }
+
+        /// From now on, answer requests whose path ends in one of `suffixes` with what was recorded for it.
+        func replay(_ suffixes: Set<String>) { lock.withLock { replaying = suffixes } }
+        /// What was recorded for a path ending in `suffix`.
+        func recording(endingIn suffix: String) -> Data? { lock.withLock { recorded.first { $0.key.hasSuffix(suffix) }?.value } }
+        func substitute(_ suffix: String, with bytes: Data) { lock.withLock { recorded[suffix] = bytes; replaying.insert(suffix) } }
+
+        func updateCheck() async throws -> UpdateCheckResponse { try await inner.updateCheck() }
+        func report(_ report: DeviceUpdateReport) async throws { try await inner.report(report) }
+        func fetch(_ path: String, offset: Int) async throws -> Data? {
+            let replayed: Data? = lock.withLock {
+                guard let suffix = replaying.first(where: { path.hasSuffix($0) }) else { return nil }
+                return recorded[suffix] ?? recorded.first(where: { $0.key.hasSuffix(suffix) })?.value
+            }
+            if let replayed { return replayed }
+            let bytes = try await inner.fetch(path, offset: offset)
+            if let bytes { lock.withLock { recorded[path] = bytes } }
+            return bytes
+        }
+    }
+
     struct Setup {
         let fleet: UpdateRepositoryTests.Fleet
         let device: TestDevice
@@ -106,6 +136,35 @@ import X509
             #expect(try await setup.agent().check() == .installed(try await setup.status().shouldRun?.deploymentId))
             #expect(setup.running == [v2.id])
             #expect(try await device.monitor.counter(.component(setup.componentId)) == 2)
+            // A frozen repository: a man in the middle keeps serving the timestamp he saw, and
+            // the device's clock moves on past its expiry.
+            let replaying = ReplayingTransport(
+                inner: DeviceTransport(server: fleet.local.url, rootPEM: fleet.root, credential: fleet.credential))
+            var agent = UpdateAgent(
+                state: setup.state, transport: replaying, monitor: device.monitor, serviceRoot: try Certificate(pemEncoded: fleet.root),
+                tenant: fleet.tenant)
+            #expect(try await agent.check() == .upToDate)
+            replaying.replay(["/timestamp.json"])
+            let later = Date().addingTimeInterval(25 * 3600)
+            agent.now = { later }
+            #expect(try await agent.check() == .failed("tuf_metadata_expired"))
+            #expect(try await setup.status().state == .failed, "the service hears of the refusal")
+            agent.now = { Date() }
+
+            // Mix and match: the current timestamp, with the snapshot it names swapped for an older one.
+            let oldSnapshot = try #require(replaying.recording(endingIn: ".snapshot.json"))
+            replaying.replay([])
+            _ = try await setup.deploy("3.0.0", securityVersion: 3)
+            let current = try JSONValue(parsing: try #require(try await replaying.inner.fetch(
+                "\(try await replaying.inner.updateCheck().repositoryPath!)/metadata/timestamp.json", offset: 0)))
+            guard case .integer(let snapshotVersion)? = current["signed"]?["meta"]?["snapshot.json"]?["version"] else {
+                Issue.record("no snapshot version in the timestamp")
+                return
+            }
+            replaying.substitute("/\(snapshotVersion).snapshot.json", with: oldSnapshot)
+            #expect(try await agent.check() == .failed("tuf_snapshot_mismatch"))
+            #expect(setup.running == [v2.id], "nothing installed from mixed metadata")
+
             _ = try await setup.deploy("1.5.0", securityVersion: 1)
             #expect(try await setup.agent().check() == .failed("security_version_too_low"))
             status = try await setup.status()

@@ -62,9 +62,17 @@ public struct UpdateAgent: Sendable {
 
         let answer = try await transport.updateCheck()
         guard let repository = answer.repositoryPath, let group = answer.deviceGroupId else { return .notInAGroup }
-        let trusted = try await refreshMetadata(repository: repository, group: group)
         var boot = try slots.boot()
         let running = boot.active.flatMap(slots.images(in:)) ?? []
+        let trusted: TrustedMetadata
+        do {
+            trusted = try await refreshMetadata(repository: repository, group: group)
+        } catch let error as TUFError {
+            // Forged, replayed, mixed or frozen metadata: nothing is installed, and the service hears why.
+            try await report(.failed, deployment: answer.deploymentId, running: running, reason: "verification_failed",
+                             detail: "\(error.code): \(error.message)")
+            return .failed(error.code)
+        }
 
         // What the deployment asks for (apps only: system software installs are not built yet).
         let deployment = try await deploymentFile(trusted, repository: repository)

@@ -111,8 +111,9 @@ extension API {
                             tenantId: tenant, deviceGroupId: nil, deploymentId: nil, checkNow: false,
                             nextContactAfter: Self.contactInterval)
                     }
-                    let lastReport = try await db.updateStatus(device: device, tenant: tenant)?.reportedAt ?? .distantPast
-                    let checkNow = (group.updateRequestedAt ?? .distantPast) > lastReport
+                    // Pending while the device has not reported since this request (see update-state).
+                    let seen = try await db.updateStatus(device: device, tenant: tenant)?.requestSeen ?? .distantPast
+                    let checkNow = (group.updateRequestedAt ?? .distantPast) > seen
                     return UpdateCheckResponse(
                         tenantId: tenant, deviceGroupId: groupID, deploymentId: try await db.newestDeployment(group: groupID)?.id,
                         checkNow: checkNow, nextContactAfter: Self.contactInterval, repositoryPath: "/v1/device/tuf/\(groupID)")
@@ -128,7 +129,10 @@ extension API {
                     if let deployment = report.deploymentId, try await db.deployment(deployment, in: tenant) == nil {
                         throw ServiceError.notFound("deployment", deployment.description)
                     }
-                    if let stored = try await db.recordUpdateReport(report, device: device, tenant: tenant, at: now) {
+                    // The report answers any update-now request made before it.
+                    let group = try await db.device(device, in: tenant)?.deviceGroupId.asyncMap { try await db.deviceGroup($0, in: tenant) }
+                    let requestSeen = group??.updateRequestedAt
+                    if let stored = try await db.recordUpdateReport(report, device: device, tenant: tenant, at: now, requestSeen: requestSeen) {
                         throw ServiceError.conflict(
                             "report_stale", "report \(report.sequence) is older than report \(stored), which the service has; send a higher sequence")
                     }

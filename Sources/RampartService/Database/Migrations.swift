@@ -207,6 +207,13 @@ enum Schema {
                     PRIMARY KEY (device_group_id, path, sha256))
                 """,
             ]),
+        Migration(
+            version: 8, name: "update-now-answered",
+            statements: [
+                // Which update-now request a device's last report answered (timestamps are whole
+                // seconds, so "reported after the request" cannot tell the same second apart).
+                "ALTER TABLE device_update_status ADD COLUMN update_request_seen BIGINT",
+            ]),
     ]
 
     /// Applies every migration not yet applied, each in its own transaction, in order.

@@ -69,7 +69,9 @@ extension SQLExecutor {
 
     /// Stores a report unless a newer one is stored. Returns the stored sequence when the
     /// report is older (nothing written), nil when it was stored or repeats the stored one.
-    func recordUpdateReport(_ report: DeviceUpdateReport, device: DeviceID, tenant: TenantID, at time: Date) async throws -> Int64? {
+    func recordUpdateReport(
+        _ report: DeviceUpdateReport, device: DeviceID, tenant: TenantID, at time: Date, requestSeen: Date? = nil
+    ) async throws -> Int64? {
         let current = try await updateStatusRow(device: device, tenant: tenant)
         if case .int(let stored) = current?.values["sequence"] ?? .null {
             if Int64(report.sequence) < stored { return stored }
@@ -79,16 +81,17 @@ extension SQLExecutor {
         try await query(
             """
             INSERT INTO device_update_status (device_id, tenant_id, sequence, deployment_id, state, reason, detail, running_json,
-                deferred_until, reported_at, last_contact_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)
+                deferred_until, reported_at, last_contact_at, update_request_seen)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11)
             ON CONFLICT (device_id) DO UPDATE SET tenant_id = excluded.tenant_id, sequence = excluded.sequence,
                 deployment_id = excluded.deployment_id, state = excluded.state, reason = excluded.reason,
                 detail = excluded.detail, running_json = excluded.running_json, deferred_until = excluded.deferred_until,
-                reported_at = excluded.reported_at, last_contact_at = excluded.last_contact_at
+                reported_at = excluded.reported_at, last_contact_at = excluded.last_contact_at,
+                update_request_seen = excluded.update_request_seen
             """,
             .of(device), .of(tenant), .int(Int64(report.sequence)), report.deploymentId.map { .of($0) } ?? .null,
             .text(report.state.rawValue), .of(report.reason), .of(report.detail), .text(running),
-            report.deferredUntil.map { .of($0) } ?? .null, .of(time))
+            report.deferredUntil.map { .of($0) } ?? .null, .of(time), requestSeen.map { .of($0) } ?? .null)
         try await query(
             """
             INSERT INTO device_update_events (device_id, tenant_id, sequence, deployment_id, state, reason, detail, reported_at)
@@ -119,6 +122,8 @@ struct StoredUpdateStatus: Sendable {
     var report: DeviceUpdateReport?
     var reportedAt: Date?
     var lastContactAt: Date?
+    /// The group's update-now request the device's last report answered.
+    var requestSeen: Date?
 
     init(report: DeviceUpdateReport?, reportedAt: Date?, lastContactAt: Date?) {
         self.report = report
@@ -128,6 +133,7 @@ struct StoredUpdateStatus: Sendable {
 
     init(row: SQLRow) throws {
         lastContactAt = try row.optionalDate("last_contact_at")
+        requestSeen = try row.optionalDate("update_request_seen")
         reportedAt = try row.optionalDate("reported_at")
         guard let state = try row.optionalText("state").flatMap(DeviceUpdateState.init(rawValue:)),
             let runningJSON = try row.optionalText("running_json")
