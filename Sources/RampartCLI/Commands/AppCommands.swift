@@ -30,26 +30,34 @@ struct AppCommands: AsyncParsableCommand {
         func run() async throws {
             guard let manifestBytes = FileManager.default.contents(atPath: manifest) else { throw CLIError("cannot read \(manifest)") }
             guard let wasmBytes = FileManager.default.contents(atPath: wasm) else { throw CLIError("cannot read \(wasm)") }
-            let package: ImagePackage
-            do {
-                package = try ImagePackage.app(
-                    manifest: manifestBytes, wasm: wasmBytes, version: version, securityVersion: securityVersion)
-            } catch let error as ImagePackageError {
-                throw CLIError("\(error.message) [\(error.code)]")
-            }
-            do {
-                try package.zipped().write(to: URL(fileURLWithPath: out))
-            } catch {
-                throw CLIError("cannot write \(out): \(error.localizedDescription)")
-            }
-            let metadata = package.metadata
-            if json {
-                let encoder = JSONEncoder.rampart
-                encoder.outputFormatting.insert(.prettyPrinted)
-                print(String(decoding: try encoder.encode(metadata), as: UTF8.self))
-            } else {
-                print("Packed \(metadata.name) \(metadata.version) (component \(metadata.componentId), security version \(metadata.securityVersion)) into \(out): payload \(metadata.payload.length) bytes, SHA-256 \(metadata.payload.sha256).")
+            try writePackage(to: out, json: json) {
+                try ImagePackage.app(manifest: manifestBytes, wasm: wasmBytes, version: version, securityVersion: securityVersion)
+            } describe: { metadata in
+                "Packed \(metadata.name) \(metadata.version) (component \(metadata.componentId), security version \(metadata.securityVersion)) into \(out): payload \(metadata.payload.length) bytes, SHA-256 \(metadata.payload.sha256)."
             }
         }
+    }
+}
+
+/// Makes a package, writes it to `out` and says what it holds (the metadata as JSON with
+/// `json`); a refused input or an unwritable file is one line naming why.
+func writePackage(
+    to out: String, json: Bool, _ make: () throws -> ImagePackage, describe: (ImagePackageMetadata) -> String
+) throws {
+    let package: ImagePackage
+    do {
+        package = try make()
+        try package.zipped().write(to: URL(fileURLWithPath: out))
+    } catch let error as ImagePackageError {
+        throw CLIError("\(error.message) [\(error.code)]")
+    } catch {
+        throw CLIError("cannot write \(out): \(error.localizedDescription)")
+    }
+    if json {
+        let encoder = JSONEncoder.rampart
+        encoder.outputFormatting.insert(.prettyPrinted)
+        print(String(decoding: try encoder.encode(package.metadata), as: UTF8.self))
+    } else {
+        print(describe(package.metadata))
     }
 }

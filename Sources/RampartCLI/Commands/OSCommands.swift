@@ -32,22 +32,10 @@ struct OSCommands: AsyncParsableCommand {
 
         func run() async throws {
             guard let bytes = FileManager.default.contents(atPath: executable) else { throw CLIError("cannot read \(executable)") }
-            let package: ImagePackage
-            do {
-                package = try ImagePackage.systemSoftware(executable: bytes, version: version, securityVersion: securityVersion)
-                try package.zipped().write(to: URL(fileURLWithPath: out))
-            } catch let error as ImagePackageError {
-                throw CLIError("\(error.message) [\(error.code)]")
-            } catch {
-                throw CLIError("cannot write \(out): \(error.localizedDescription)")
-            }
-            let metadata = package.metadata
-            if json {
-                let encoder = JSONEncoder.rampart
-                encoder.outputFormatting.insert(.prettyPrinted)
-                print(String(decoding: try encoder.encode(metadata), as: UTF8.self))
-            } else {
-                print("Packed rampartd \(metadata.version) (security version \(metadata.securityVersion)) into \(out): \(metadata.payload.length) bytes, SHA-256 \(metadata.payload.sha256).")
+            try writePackage(to: out, json: json) {
+                try ImagePackage.systemSoftware(executable: bytes, version: version, securityVersion: securityVersion)
+            } describe: { metadata in
+                "Packed rampartd \(metadata.version) (security version \(metadata.securityVersion)) into \(out): \(metadata.payload.length) bytes, SHA-256 \(metadata.payload.sha256)."
             }
         }
     }
