@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import NIOCore
 import RampartDevice
+import RampartImage
 import RampartModel
 import RampartPKI
 import RampartService
@@ -59,6 +60,21 @@ struct DemoSummary: Codable, Sendable {
     var deviceCertificateVerifiedByOpenSSL: Bool
     var refusals: [String]
     var auditEntries: Int
+    /// The app image the device installed and confirmed, and why the bad update came back.
+    var installedImageId: ImageID
+    var rollbackReason: String
+}
+
+/// Two WASI commands assembled by hand, so the demo needs no compiler: one whose `_start`
+/// returns, one whose `_start` traps at once (`unreachable`), as a crashing update would.
+enum DemoApps {
+    private static let head: [UInt8] =
+        [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]  // magic, version 1
+        + [0x01, 0x04, 0x01, 0x60, 0x00, 0x00]  // one type: () -> ()
+        + [0x03, 0x02, 0x01, 0x00]  // one function of that type
+        + [0x07, 0x0a, 0x01, 0x06] + Array("_start".utf8) + [0x00, 0x00]  // exported as _start
+    static let healthy = Data(head + [0x0a, 0x04, 0x01, 0x02, 0x00, 0x0b])
+    static let crashing = Data(head + [0x0a, 0x05, 0x01, 0x03, 0x00, 0x00, 0x0b])
 }
 
 /// The version the demo's in-process device runtime reports.
@@ -67,7 +83,7 @@ let demoRuntimeVersion = "0.1.0"
 struct Narrator {
     let quiet: Bool
     private var step = 0
-    static let total = 12
+    static let total = 13
 
     init(quiet: Bool) { self.quiet = quiet }
 
@@ -181,6 +197,32 @@ private func walkThrough(
         narrator.ok("measured launch: " + components.map(\.name).joined(separator: ", ") + "; runtime is a trusted release")
         narrator.ok("certificate CN=\(deviceID.hex.prefix(16))…, clientAuth, valid until \(date(deviceCertificate.notValidAfter)) (24 h)")
 
+        narrator.begin("rampart app pack, image add, deployment create — the device updates through TUF, A/B")
+        let manifest = Data(
+            #"{"SchemaVersion": 1, "Name": "thermostat-ui", "ComponentId": "\#(ComponentID.random())", "EntryPoint": "ui.wasm", "Capabilities": {}, "Limits": {"MemoryKB": 256}}"#
+                .utf8)
+        func deploy(_ wasm: Data, version: String) async throws -> (ImageDocument, DeploymentDocument) {
+            let package = try ImagePackage.app(manifest: manifest, wasm: wasm, version: version, securityVersion: 1)
+            let image = try await alice.addImage(package: try package.zipped(), tenant: tenant)
+            return (image, try await alice.createDeployment(images: [image.id], group: fieldTest.id, tenant: tenant))
+        }
+        let agent = UpdateAgent(
+            state: state, transport: DeviceTransport(server: server, rootPEM: rootPEM, credential: credential), monitor: monitor,
+            serviceRoot: try Certificate(pemEncoded: rootPEM), tenant: tenant)
+        let (image, deployment) = try await deploy(DemoApps.healthy, version: "1.0.0")
+        narrator.ok("image \(image.id) signed with Contoso's image-signing key; deployed to Field Test")
+        guard try await agent.check() == .installed(deployment.id) else { throw CLIError("the device did not install the deployment") }
+        var status = try await alice.deploymentStatus(device: deviceID, tenant: tenant)
+        guard status.inSync, status.state == .confirmed else { throw CLIError("the device is not confirmed: \(status)") }
+        narrator.ok("TUF root → timestamp → snapshot → targets verified; package signature verified for Contoso")
+        narrator.ok("installed into slot \(try SlotStore(directory: state.directory).boot().active ?? "?"), started, committed: status confirmed")
+        _ = try await deploy(DemoApps.crashing, version: "1.1.0")
+        let outcome = try await agent.check()
+        status = try await alice.deploymentStatus(device: deviceID, tenant: tenant)
+        guard outcome == .rolledBack("start_failed"), status.reason == "rolled_back", status.runs?.apps.map(\.imageId) == [image.id]
+        else { throw CLIError("the crashing update was not rolled back: \(outcome), \(status)") }
+        narrator.ok("a crashing update (traps at start) was rolled back by the device: \(status.detail ?? "")")
+
         narrator.begin("Attacks that must fail")
         var refusals: [String] = []
         let bob = fabrikam.token.secret
@@ -270,7 +312,7 @@ private func walkThrough(
             directory: directory, server: server, rootCAFingerprint: rootFingerprint, tenantId: tenant,
             productId: product.id, deviceId: deviceID, chainFile: chainFile, chainVerifiedByOpenSSL: verified,
             deviceCertificateFile: deviceCertificateFile, deviceCertificateVerifiedByOpenSSL: deviceVerified,
-            refusals: refusals, auditEntries: audit.count)
+            refusals: refusals, auditEntries: audit.count, installedImageId: image.id, rollbackReason: status.reason ?? "")
     }
 }
 

@@ -46,7 +46,9 @@ public enum AppHost {
             }
             return code == 0 ? .exited : .exitedWithError(code)
         } catch let trap as Trap {
-            return "\(trap)".contains("fuel") ? .running : .trapped("\(trap)")
+            // The first line names the trap; the wasm backtrace below it is for issue 6's reports.
+            let description = "\(trap)"
+            return description.contains("fuel") ? .running : .trapped(String(description.prefix { $0 != "\n" }))
         } catch {
             return .trapped("\(error)")
         }
