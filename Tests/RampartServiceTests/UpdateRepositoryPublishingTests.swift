@@ -28,9 +28,15 @@ import Testing
                     return versions
                 }
             }
+            func needsPublish() async throws -> Bool {
+                try await harness.database.read { db in try await repository.needsPublish(group: group, db: db, now: clock.now) }
+            }
+            #expect(try await needsPublish(), "nothing published yet")
             #expect(try await publish() == [.targets: 1, .snapshot: 1, .timestamp: 1])
+            #expect(try await !needsPublish(), "the common poll reads only")
             #expect(try await publish() == [.targets: 1, .snapshot: 1, .timestamp: 1], "nothing changed")
             clock.advance(days: 0.6)  // timestamp (24 h) has under 12 h left
+            #expect(try await needsPublish())
             #expect(try await publish() == [.targets: 1, .snapshot: 1, .timestamp: 2])
             clock.advance(days: 4.5)  // snapshot (7 d) has under 3 d left
             #expect(try await publish() == [.targets: 1, .snapshot: 2, .timestamp: 3])

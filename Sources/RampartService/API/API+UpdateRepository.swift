@@ -18,21 +18,28 @@ extension API {
                 let file = context.parameters.get("file") ?? ""
                 let now = now()
                 let repository = updateRepository
-                let bytes: Data? = try await database.transaction { db in
-                    let group = try await Self.group(of: device, tenant: tenant, named: groupID, db: db)
-                    if database.engine == .postgres {
-                        try await db.query("SELECT id FROM device_groups WHERE id = $1 FOR UPDATE", .of(groupID))
-                    }
-                    switch Self.metadataRequest(file) {
-                    case .currentRoot: return try await repository.currentRoot(tenant: tenant, db: db, now: now).bytes
-                    case .root(let version):
-                        _ = try await repository.currentRoot(tenant: tenant, db: db, now: now)
-                        return try await repository.root(tenant: tenant, version: version, db: db)
-                    case .timestamp:
+                let request = Self.metadataRequest(file)
+                // The common poll — timestamp.json with nothing to renew or change — only reads.
+                let group = try await database.read { db in try await Self.group(of: device, tenant: tenant, named: groupID, db: db) }
+                let mayPublish = switch request {
+                case .timestamp, .currentRoot, .root: true
+                case .versioned, nil: false
+                }
+                if mayPublish, try await database.read({ db in try await repository.needsPublish(group: group, db: db, now: now) })
+                {
+                    try await database.transaction { db in
+                        if database.engine == .postgres {
+                            try await db.query("SELECT id FROM device_groups WHERE id = $1 FOR UPDATE", .of(groupID))
+                        }
                         try await repository.publish(group: group, db: db, now: now)
-                        return try await repository.latest(.timestamp, group: groupID, db: db)?.bytes
-                    case .versioned(let role, let version):
-                        return try await repository.file(role, version: version, group: groupID, db: db)
+                    }
+                }
+                let bytes: Data? = try await database.read { db in
+                    switch request {
+                    case .currentRoot: return try await repository.latestRoot(tenant: tenant, db: db)
+                    case .root(let version): return try await repository.root(tenant: tenant, version: version, db: db)
+                    case .timestamp: return try await repository.latest(.timestamp, group: groupID, db: db)?.bytes
+                    case .versioned(let role, let version): return try await repository.file(role, version: version, group: groupID, db: db)
                     case nil: return nil
                     }
                 }

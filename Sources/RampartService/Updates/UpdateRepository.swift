@@ -44,6 +44,11 @@ struct UpdateRepository: Sendable {
         return (version, bytes)
     }
 
+    func latestRoot(tenant: TenantID, db: any SQLExecutor) async throws -> Data? {
+        try await db.query("SELECT bytes FROM tuf_roots WHERE tenant_id = $1 ORDER BY version DESC LIMIT 1", .of(tenant))
+            .first.flatMap { try $0.blob("bytes") }.map { Data($0) }
+    }
+
     func root(tenant: TenantID, version: Int, db: any SQLExecutor) async throws -> Data? {
         try await db.query("SELECT bytes FROM tuf_roots WHERE tenant_id = $1 AND version = $2", .of(tenant), .int(Int64(version)))
             .first.flatMap { try $0.blob("bytes") }.map { Data($0) }
@@ -53,13 +58,13 @@ struct UpdateRepository: Sendable {
     /// transaction (which holds the group's row lock on PostgreSQL).
     func publish(group: DeviceGroupDocument, db: any SQLExecutor, now: Date) async throws {
         _ = try await currentRoot(tenant: group.tenantId, db: db, now: now)
-        let desired = try await desiredTargets(group: group, db: db, now: now)
+        let (desired, deploymentFile) = try await desiredTargets(group: group, db: db)
         let current = try await latest(.targets, group: group.id, db: db)
         let keys = try await roleKeys(tenant: group.tenantId, db: db, now: now)
-        let changed = try current.map { try TargetsMetadata(json: try SignedEnvelope(parsing: $0.bytes, limit: .max).signed).targets } != desired
         var targetsFile = current
-        let newTargets = changed || current.map { $0.expires.timeIntervalSince(now) < lifetimes.targetsRenewal } ?? true
+        let newTargets = try targetsChanged(current, desired) || current.map { $0.expires.timeIntervalSince(now) < lifetimes.targetsRenewal } ?? true
         if newTargets {
+            try await list(desired, deploymentFile: deploymentFile, group: group.id, db: db, now: now)
             let version = (current?.version ?? 0) + 1
             let metadata = TargetsMetadata(version: version, expires: now.addingTimeInterval(lifetimes.targets), targets: desired)
             targetsFile = try await store(
@@ -89,6 +94,29 @@ struct UpdateRepository: Sendable {
                 .timestamp, group: group.id, version: version, expires: metadata.common.expires,
                 bytes: try SignedEnvelope.make(metadata.json, signers: [keys[.timestamp]!]), db: db, now: now)
         }
+    }
+
+    /// Whether ``publish(group:db:now:)`` would write anything: the desired targets changed, or
+    /// a role (or the root) nears its expiry. Reads only, so the common poll takes no write lock.
+    func needsPublish(group: DeviceGroupDocument, db: any SQLExecutor, now: Date) async throws -> Bool {
+        let root = try await db.query(
+            "SELECT expires_at FROM tuf_roots WHERE tenant_id = $1 ORDER BY version DESC LIMIT 1", .of(group.tenantId)
+        ).first
+        guard let rootExpiry = try root?.date("expires_at"), rootExpiry.timeIntervalSince(now) >= lifetimes.rootRenewal else { return true }
+        let renewals: [(RoleName, TimeInterval)] = [
+            (.targets, lifetimes.targetsRenewal), (.snapshot, lifetimes.snapshotRenewal), (.timestamp, lifetimes.timestampRenewal),
+        ]
+        var targets: StoredFile?
+        for (role, window) in renewals {
+            guard let file = try await latest(role, group: group.id, db: db), file.expires.timeIntervalSince(now) >= window else { return true }
+            if role == .targets { targets = file }
+        }
+        return try targetsChanged(targets, try await desiredTargets(group: group, db: db).targets)
+    }
+
+    private func targetsChanged(_ current: StoredFile?, _ desired: [String: TargetFile]) throws -> Bool {
+        guard let current else { return true }
+        return try TargetsMetadata(json: try SignedEnvelope(parsing: current.bytes, limit: .max).signed).targets != desired
     }
 
     struct StoredFile: Sendable {
@@ -129,9 +157,11 @@ struct UpdateRepository: Sendable {
         return StoredFile(version: version, bytes: bytes, expires: expires)
     }
 
-    /// The group's targets as they should be now: each desired image, and `deployment.json`.
-    /// Every target listed is recorded as fetchable by the group.
-    private func desiredTargets(group: DeviceGroupDocument, db: any SQLExecutor, now: Date) async throws -> [String: TargetFile] {
+    /// The group's targets as they should be now: each desired image, and `deployment.json`
+    /// (whose bytes come along, to be stored only when a new targets version lists them).
+    private func desiredTargets(group: DeviceGroupDocument, db: any SQLExecutor) async throws
+        -> (targets: [String: TargetFile], deploymentFile: Data)
+    {
         let desired = try await DesiredState.desired(group: group, db: db)
         var images: [ImageDocument] = []
         if let id = desired.systemSoftware?.imageId, let image = try await db.anyImage(id) { images.append(image) }
@@ -139,26 +169,32 @@ struct UpdateRepository: Sendable {
             for app in desired.apps { if let image = try await db.anyImage(app.imageId) { images.append(image) } }
         }
         var targets: [String: TargetFile] = [:]
-        var listed: [(String, String)] = []
         for image in images {
-            let path = "\(image.id).imagepackage"
-            targets[path] = TargetFile(length: image.length, sha256: image.sha256, custom: .object(["rampart": Self.describe(image)]))
-            listed.append((path, image.sha256))
+            targets["\(image.id).imagepackage"] = TargetFile(
+                length: image.length, sha256: image.sha256, custom: .object(["rampart": Self.describe(image)]))
         }
         let deployment = Self.deploymentFile(desired, images: images).jsonBytes
-        let hash = SHA256.hash(data: deployment).hexString
-        try await db.storeBlob(deployment, sha256: hash)
-        targets[Self.deploymentTarget] = TargetFile(length: deployment.count, sha256: hash)
-        listed.append((Self.deploymentTarget, hash))
-        for (path, sha256) in listed {
+        targets[Self.deploymentTarget] = TargetFile(describing: deployment)
+        return (targets, deployment)
+    }
+
+    /// Records the targets a new targets version lists as fetchable from now on, and those
+    /// it drops as fetchable for `targetRetention` more (devices may be mid-download).
+    private func list(_ targets: [String: TargetFile], deploymentFile: Data, group: DeviceGroupID, db: any SQLExecutor, now: Date) async throws {
+        try await db.storeBlob(deploymentFile, sha256: targets[Self.deploymentTarget]!.sha256)
+        try await db.query(
+            "UPDATE tuf_targets SET last_listed_at = $1 WHERE device_group_id = $2 AND last_listed_at > $1", .of(now), .of(group))
+        for (path, target) in targets {
             try await db.query(
                 """
                 INSERT INTO tuf_targets (device_group_id, path, sha256, last_listed_at) VALUES ($1, $2, $3, $4)
                 ON CONFLICT (device_group_id, path, sha256) DO UPDATE SET last_listed_at = excluded.last_listed_at
-                """, .of(group.id), .text(path), .text(sha256), .of(now))
+                """, .of(group), .text(path), .text(target.sha256), .of(Self.listedNow))
         }
-        return targets
     }
+
+    /// `last_listed_at` of a target the current targets version lists.
+    static let listedNow = Date(timeIntervalSince1970: 253_402_300_799)  // 9999-12-31
 
     static let deploymentTarget = "deployment.json"
 
