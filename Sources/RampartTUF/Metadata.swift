@@ -260,8 +260,9 @@ public struct TargetFile: Sendable, Equatable {
 
     init(json: JSONValue) throws {
         length = try json.int("length")
-        guard length >= 0, let hash = try json.object("hashes")["sha256"], case .string(let hex) = hash else {
-            throw TUFError("tuf_metadata_invalid", "a target needs a length and a sha256 hash")
+        // The hash names files (`<sha256>.<path>`, download paths): 64 lowercase hex digits only.
+        guard length >= 0, let hash = try json.object("hashes")["sha256"], case .string(let hex) = hash, Self.isDigest(hex) else {
+            throw TUFError("tuf_metadata_invalid", "a target needs a length and a sha256 hash of 64 lowercase hex digits")
         }
         sha256 = hex
         custom = json["custom"]
@@ -271,6 +272,10 @@ public struct TargetFile: Sendable, Equatable {
         var fields: [String: JSONValue] = ["length": .integer(Int64(length)), "hashes": .object(["sha256": .string(sha256)])]
         if let custom { fields["custom"] = custom }
         return .object(fields)
+    }
+
+    static func isDigest(_ text: String) -> Bool {
+        text.utf8.count == 64 && text.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }
     }
 
     /// Checks downloaded bytes against this description.

@@ -224,6 +224,16 @@ struct FixtureRepository {
         var swapped = repo
         swapped.timestampSigner = repo.snapshotSigner
         #expect(code { try fresh.updateTimestamp(try swapped.timestamp(version: 1, snapshot: snapshot1, snapshotVersion: 1)) } == "tuf_signature_invalid")
+        // A target whose "hash" is a path, signed by the right key: refused (it would name files).
+        let sneaky = try SignedEnvelope.make(
+            TargetsMetadata(version: 1, expires: repo.now.addingTimeInterval(86_400),
+                            targets: ["x": TargetFile(length: 1, sha256: "../../../etc/passwd")]).json,
+            signers: [repo.targetsSigner])
+        let sneakySnapshot = try repo.snapshot(version: 9, targets: sneaky, targetsVersion: 1)
+        var victim = try TrustedMetadata(root: rootV1, now: repo.now)
+        try victim.updateTimestamp(try repo.timestamp(version: 9, snapshot: sneakySnapshot, snapshotVersion: 9))
+        try victim.updateSnapshot(sneakySnapshot)
+        #expect(code { try victim.updateTargets(sneaky) } == "tuf_metadata_invalid")
         // Oversize metadata is refused before it is parsed.
         #expect(code { try fresh.updateTimestamp(Data(repeating: 0x20, count: 17 << 10)) } == "tuf_metadata_too_large")
         // A float where an integer belongs, signed properly: refused by the parser.
