@@ -144,6 +144,7 @@ import X509
                 state: setup.state, transport: replaying, monitor: device.monitor, serviceRoot: try Certificate(pemEncoded: fleet.root),
                 tenant: fleet.tenant)
             #expect(try await agent.check() == .upToDate)
+            let stale = try #require(replaying.recording(endingIn: "/timestamp.json"))
             replaying.replay(["/timestamp.json"])
             let later = Date().addingTimeInterval(25 * 3600)
             agent.now = { later }
@@ -169,6 +170,13 @@ import X509
             #expect(try await setup.agent().check() == .failed("security_version_too_low"))
             status = try await setup.status()
             #expect(status.reason == "security_version_too_low" && status.runs?.apps.map(\.imageId) == [v2.id], "\(status)")
+            #expect(setup.running == [v2.id])
+
+            // Rollback across checks: an older, still unexpired timestamp (and the snapshot and
+            // targets it names, which the service still has) after the device trusted newer ones.
+            replaying.substitute("/timestamp.json", with: stale)
+            replaying.replay(["/timestamp.json"])
+            #expect(try await agent.check() == .failed("tuf_version_rollback"))
             #expect(setup.running == [v2.id])
         }
     }

@@ -47,8 +47,8 @@ public enum AppHost {
             return code == 0 ? .exited : .exitedWithError(code)
         } catch let trap as Trap {
             // The first line names the trap; the wasm backtrace below it is for issue 6's reports.
-            let description = "\(trap)"
-            return description.contains("fuel") ? .running : .trapped(String(description.prefix { $0 != "\n" }))
+            let first = String("\(trap)".prefix { $0 != "\n" })
+            return first == "Trap: out of fuel" ? .running : .trapped(first)
         } catch {
             return .trapped("\(error)")
         }

@@ -59,6 +59,9 @@ public struct UpdateAgent: Sendable {
         slots.removeLeftovers()
         UpdateCheckpoint.checkStarted.reach()
         if let outcome = try await resumeTrial() { return outcome }
+        // Before anything is verified: a power loss between a commit and its counters must not
+        // let a lower security version in.
+        try await advanceCounters(for: (try slots.boot()).active.flatMap(slots.images(in:)) ?? [])
 
         let answer = try await transport.updateCheck()
         guard let repository = answer.repositoryPath, let group = answer.deviceGroupId else { return .notInAGroup }
@@ -76,6 +79,11 @@ public struct UpdateAgent: Sendable {
 
         // What the deployment asks for (apps only: system software installs are not built yet).
         let deployment = try await deploymentFile(trusted, repository: repository)
+        guard deployment["deviceGroupId"] == .string(group.description) else {
+            try await report(.failed, deployment: answer.deploymentId, running: running, reason: "verification_failed",
+                             detail: "deployment_foreign_group: the signed deployment is another device group's")
+            return .failed("deployment_foreign_group")
+        }
         let appsManaged = deployment["appsManaged"] == .bool(true)
         var wanted: [(path: String, target: TargetFile)] = []
         if appsManaged, case .array(let apps)? = deployment["apps"] {
@@ -93,7 +101,9 @@ public struct UpdateAgent: Sendable {
             try await report(.confirmed, deployment: deploymentID, running: running)
             return .upToDate
         }
-        if let rollback = boot.lastRollback, Set(rollback.imageIds) == wantedIDs, !answer.checkNow {
+        if let rollback = boot.lastRollback, rollback.deploymentId == deploymentID, Set(rollback.imageIds) == wantedIDs,
+            !answer.checkNow
+        {
             // This set failed its start here before; wait for a new deployment or an update-now.
             try await report(.rolledBack, deployment: deploymentID, running: running, reason: rollback.reason, detail: rollback.detail)
             return .rolledBack(rollback.reason)
@@ -252,7 +262,17 @@ public struct UpdateAgent: Sendable {
             "\(repository)/metadata/\(trusted.snapshot!.targets.version).targets.json", offset: 0)
         else { throw TUFError("tuf_metadata_invalid", "the targets the snapshot names are missing") }
         try trusted.updateTargets(targets)
+        // Versions never go back across checks either: a replayed, older but unexpired set
+        // (a restored backup, a man in the middle) is refused.
+        let floorsPath = "\(directory)/versions.json"
+        let versions = [trusted.timestamp!.common.version, trusted.snapshot!.common.version, trusted.targets!.common.version]
+        if let data = FileManager.default.contents(atPath: floorsPath), let floors = try? JSONDecoder().decode([Int].self, from: data),
+            floors.count == 3, zip(versions, floors).contains(where: { $0 < $1 })
+        {
+            throw TUFError("tuf_version_rollback", "the repository offers versions \(versions), older than the \(floors) this device trusted")
+        }
         try DurableFile.write(targets, to: "\(directory)/targets.json")
+        try DurableFile.write(try JSONEncoder().encode(versions), to: floorsPath)
         UpdateCheckpoint.targetsPersisted.reach()
         return trusted
     }

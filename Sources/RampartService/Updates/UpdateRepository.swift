@@ -38,10 +38,18 @@ struct UpdateRepository: Sendable {
             version: version, expires: now.addingTimeInterval(lifetimes.root), keys: keys.map(\.value.key),
             roles: Dictionary(uniqueKeysWithValues: keys.map { role, signer in (role, RoleKeys(keyIDs: [signer.key.keyID], threshold: 1)) }))
         let bytes = try SignedEnvelope.make(root.json, signers: [keys[.root]!])
-        try await db.query(
-            "INSERT INTO tuf_roots (tenant_id, version, bytes, expires_at, created_at) VALUES ($1, $2, $3, $4, $5)",
+        let inserted = try await db.query(
+            """
+            INSERT INTO tuf_roots (tenant_id, version, bytes, expires_at, created_at) VALUES ($1, $2, $3, $4, $5)
+            ON CONFLICT DO NOTHING RETURNING version
+            """,
             .of(tenant), .int(Int64(version)), .blob([UInt8](bytes)), .of(root.common.expires), .of(now))
-        return (version, bytes)
+        guard inserted.isEmpty else { return (version, bytes) }
+        // Another group of the tenant published this root version at the same moment: use theirs.
+        guard let theirs = try await self.root(tenant: tenant, version: version, db: db) else {
+            throw ServiceError(500, "update_root_missing", "root version \(version) of tenant \(tenant) could not be stored")
+        }
+        return (version, theirs)
     }
 
     func latestRoot(tenant: TenantID, db: any SQLExecutor) async throws -> Data? {
@@ -173,7 +181,7 @@ struct UpdateRepository: Sendable {
             targets["\(image.id).imagepackage"] = TargetFile(
                 length: image.length, sha256: image.sha256, custom: .object(["rampart": Self.describe(image)]))
         }
-        let deployment = Self.deploymentFile(desired, images: images).jsonBytes
+        let deployment = Self.deploymentFile(desired, group: group.id, images: images).jsonBytes
         targets[Self.deploymentTarget] = TargetFile(describing: deployment)
         return (targets, deployment)
     }
@@ -207,9 +215,9 @@ struct UpdateRepository: Sendable {
     }
 
     /// `deployment.json`: every policy the device obeys, signed through the targets role.
-    static func deploymentFile(_ desired: DesiredSoftware, images: [ImageDocument]) -> JSONValue {
+    static func deploymentFile(_ desired: DesiredSoftware, group: DeviceGroupID, images: [ImageDocument]) -> JSONValue {
         var fields: [String: JSONValue] = [
-            "schemaVersion": .integer(1), "appsManaged": .bool(desired.appsManaged),
+            "schemaVersion": .integer(1), "appsManaged": .bool(desired.appsManaged), "deviceGroupId": .string(group.description),
             "apps": .array(images.filter { $0.kind == .app }.map(describe)),
         ]
         if let deployment = desired.deploymentId { fields["deploymentId"] = .string(deployment.description) }
