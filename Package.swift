@@ -118,6 +118,8 @@ let package = Package(
                 "CTSS2",
                 .product(name: "WasmKit", package: "WasmKit"),
                 .product(name: "WasmKitWASI", package: "WasmKit"),
+                .product(name: "WASI", package: "WasmKit"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -162,6 +164,7 @@ let package = Package(
                 "RampartCLI", "RampartDevice", "RampartPKI", "RampartModel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
@@ -204,7 +207,9 @@ let package = Package(
         .testTarget(
             name: "RampartDeviceTests",
             dependencies: [
-                "RampartDevice", "RampartPKI", "RampartModel", "RampartTestSupport",
+                "RampartDevice", "RampartPKI", "RampartModel", "RampartImage", "RampartTestSupport",
+                .product(name: "WAT", package: "WasmKit"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
             ],
@@ -235,6 +240,7 @@ let package = Package(
             dependencies: [
                 "RampartCLI", "RampartService", "RampartModel", "RampartPKI", "RampartDevice", "RampartTestSupport",
                 "RampartImage",
+                .product(name: "WAT", package: "WasmKit"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

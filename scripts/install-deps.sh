@@ -12,6 +12,11 @@ packages=(
   zlib1g-dev       # ZIPFoundation (image packages) links zlib
   swtpm            # tests run a software TPM 2.0 ...
   swtpm-tools      # ... made by swtpm_setup, with endorsement-key certificates from its local CA
+  clang-14         # builds the C example apps (Examples/build.sh) for wasm32-wasi ...
+  lld-14           # ... linked by wasm-ld ...
+  wasi-libc        # ... against WASI's C library ...
+  libclang-rt-14-dev-wasm32  # ... and compiler-rt's wasm32 builtins
+  nginx-light      # a TLS server that checks client certificates, for the app network test
 )
 
 missing=()
@@ -45,6 +50,9 @@ echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# nginx's package starts a server on port 80; Rampart's tests start their own.
+if command -v systemctl >/dev/null && systemctl is-active --quiet nginx 2>/dev/null; then systemctl stop nginx || true; fi
+if [ -x /etc/init.d/nginx ]; then /etc/init.d/nginx stop >/dev/null 2>&1 || true; fi
 # The package starts a cluster of its own; Rampart's tests never use it.
 if command -v pg_lsclusters >/dev/null && command -v pg_ctlcluster >/dev/null; then
   pg_lsclusters -h 2>/dev/null | awk '$4 == "online" {print $1, $2}' | while read -r version cluster; do

@@ -27,6 +27,14 @@ public struct DeviceState: Sendable {
     public var imagesDirectory: String { "\(directory)/images" }
     public var certificatePath: String { "\(directory)/certificate.pem" }
     public var clientKeyPath: String { "\(directory)/client-key.pem" }
+    /// The last attestation's result (tenant, device, chain), for a start without the service.
+    public var attestationPath: String { "\(directory)/attestation.json" }
+    /// The Rampart root CA the device pinned (by fingerprint) when it first reached the service.
+    public var serviceRootPath: String { "\(directory)/service-root.pem" }
+    /// Extra CA certificates apps' HTTPS servers may chain to, beside the system's (optional).
+    public var appTrustPath: String { "\(directory)/app-trust.pem" }
+    /// Apps' storage and logs.
+    public var appsDirectory: String { "\(directory)/apps" }
     public var socketPath: String { "\(directory)/monitor.sock" }
 
     /// Which processor, and how to reach it.

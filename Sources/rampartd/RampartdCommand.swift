@@ -8,6 +8,8 @@ import RampartPKI
 import SwiftASN1
 import X509
 import UnixSignals
+import Logging
+import Synchronization
 
 /// `rampartd`: the device runtime.
 @main
@@ -176,10 +178,66 @@ struct ServiceOptions: ParsableArguments {
     var requestTimeout: Duration { .milliseconds(Int64(max(timeout, 0.1) * 1000)) }
 }
 
-/// Saves a credential: the chain as certificate.pem, the key as client-key.pem (0600).
+/// Saves a credential: the chain as certificate.pem, the key as client-key.pem (0600), the
+/// attestation's result as attestation.json.
 func save(_ credential: DeviceSession.Credential, in state: DeviceState) throws {
     try SecretFile.write(credential.clientKeyPEM, to: state.clientKeyPath)
     try credential.result.certificateChain.joined().write(toFile: state.certificatePath, atomically: true, encoding: .utf8)
+    try JSONEncoder.rampart.encode(credential.result).write(to: URL(fileURLWithPath: state.attestationPath), options: .atomic)
+}
+
+/// The credential saved by the last attestation, if any.
+func savedCredential(in state: DeviceState) -> DeviceSession.Credential? {
+    guard let result = FileManager.default.contents(atPath: state.attestationPath)
+            .flatMap({ try? JSONDecoder.rampart.decode(AttestationResult.self, from: $0) }),
+        let key = try? String(contentsOfFile: state.clientKeyPath, encoding: .utf8)
+    else { return nil }
+    return DeviceSession.Credential(result: result, clientKeyPEM: key)
+}
+
+struct AppOptions: ParsableArguments {
+    @Option(help: "Seconds new apps must run without failing before an update commits; a failure rolls it back.")
+    var healthWindow: Double = 5
+}
+
+/// The apps `rampartd run` keeps running: one supervisor, made once the device knows its
+/// tenant (from its last attestation, so apps start at boot without the service), with the
+/// simulated board and HTTPS that presents the current attested certificate.
+final class RunningApps: Sendable {
+    let state: DeviceState
+    let network: DeviceAppNetwork
+    private let supervisor = Mutex<AppSupervisor?>(nil)
+
+    init(state: DeviceState) {
+        self.state = state
+        network = DeviceAppNetwork(
+            credential: savedCredential(in: state), extraTrustRootsPEM: try? String(contentsOfFile: state.appTrustPath, encoding: .utf8))
+    }
+
+    func supervisor(tenant: TenantID) -> AppSupervisor {
+        supervisor.withLock { current in
+            if let current { return current }
+            let made = AppSupervisor(
+                environment: AppEnvironment(
+                    directory: URL(fileURLWithPath: state.appsDirectory), network: network, tenantID: tenant,
+                    logger: Logger(label: "rampartd.apps")))
+            current = made
+            return made
+        }
+    }
+
+    var current: AppSupervisor? { supervisor.withLock { $0 } }
+
+    /// Starts the installed apps at boot, when an earlier attestation named the tenant and
+    /// pinned the root their signatures lead to.
+    func startAtBoot() async {
+        guard let credential = savedCredential(in: state),
+            let rootPEM = try? String(contentsOfFile: state.serviceRootPath, encoding: .utf8),
+            let root = try? Certificate(pemEncoded: rootPEM)
+        else { return }
+        await UpdateAgent.startInstalledApps(
+            state: state, in: supervisor(tenant: credential.result.tenantId), serviceRoot: root, tenant: credential.result.tenantId)
+    }
 }
 
 struct Attest: AsyncParsableCommand {
@@ -215,10 +273,12 @@ struct Update: AsyncParsableCommand {
             """)
     @OptionGroup var options: StateOptions
     @OptionGroup var service: ServiceOptions
+    @OptionGroup var apps: AppOptions
 
     func run() async throws {
         let monitor = try await options.launchedMonitor(socket: service.monitorSocket)
-        let (outcome, _) = try await checkForUpdates(state: options.state, service: service, monitor: monitor)
+        let (outcome, _) = try await checkForUpdates(
+            state: options.state, service: service, monitor: monitor, healthWindow: apps.healthWindow)
         try options.emit(["outcome": "\(outcome)"], "Update check: \(outcome)")
     }
 }
@@ -226,16 +286,23 @@ struct Update: AsyncParsableCommand {
 /// Attests, then runs one update check with the fresh credential; returns what it did and
 /// the transport it used (for the contacts in between).
 func checkForUpdates(
-    state: DeviceState, service: ServiceOptions, monitor: any SecurityMonitorInterface
+    state: DeviceState, service: ServiceOptions, monitor: any SecurityMonitorInterface, healthWindow: Double,
+    apps: RunningApps? = nil
 ) async throws -> (UpdateOutcome, DeviceTransport) {
     let rootPEM = try await DeviceSession.pinnedRoot(server: service.server, fingerprint: service.fingerprint, timeout: service.requestTimeout)
+    try rootPEM.write(toFile: state.serviceRootPath, atomically: true, encoding: .utf8)
     let credential = try await DeviceSession.attest(server: service.server, rootPEM: rootPEM, monitor: monitor, timeout: service.requestTimeout)
     try save(credential, in: state)
+    apps?.network.update(credential)
     let transport = DeviceTransport(server: service.server, rootPEM: rootPEM, credential: credential, timeout: service.requestTimeout)
-    let agent = UpdateAgent(
+    var agent = UpdateAgent(
         state: state, transport: transport, monitor: monitor, serviceRoot: try Certificate(pemEncoded: rootPEM),
         tenant: credential.result.tenantId)
-    return (try await agent.check(), transport)
+    agent.healthWindow = healthWindow
+    agent.apps = apps?.supervisor(tenant: credential.result.tenantId)
+    let outcome = try await agent.check()
+    await agent.startInstalledApps()
+    return (outcome, transport)
 }
 
 struct Run: AsyncParsableCommand {
@@ -254,6 +321,7 @@ struct Run: AsyncParsableCommand {
     @Option(help: "First retry pause, in seconds.") var initialBackoff: Double = 2
     @Option(help: "Seconds between update checks (with ±10 % jitter); the first runs at start.") var updateInterval: Double = 86_400
     @Option(help: "Seconds between contacts that ask whether an operator requested an update now.") var contactInterval: Double = 300
+    @OptionGroup var appOptions: AppOptions
 
     func run() async throws {
         var child: pid_t?
@@ -269,10 +337,12 @@ struct Run: AsyncParsableCommand {
         let identity = try await waitForMonitor(monitor)
         log("device \(identity.deviceId) (\(identity.securityProcessor.rawValue)), software \(identity.softwareVersion), \(identity.measurements.count) measurements")
 
+        let apps = RunningApps(state: options.state)
+        await apps.startAtBoot()
         let policy = RenewalPolicy(initialBackoff: initialBackoff, maximumBackoff: maxBackoff)
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await keepAttested(monitor, policy: policy) }
-            group.addTask { try await keepUpdated(monitor) }
+            group.addTask { try await keepAttested(monitor, policy: policy, apps: apps) }
+            group.addTask { try await keepUpdated(monitor, apps: apps) }
             group.addTask {
                 for await signal in await UnixSignalsSequence(trapping: .sigterm, .sigint) {
                     log("\(signal): stopping")
@@ -282,10 +352,11 @@ struct Run: AsyncParsableCommand {
             try await group.next()
             group.cancelAll()
         }
+        await apps.current?.stopAll()
     }
 
     /// Attests, then sleeps until the certificate's half-life or the next retry; until cancelled.
-    private func keepAttested(_ monitor: MonitorClient, policy: RenewalPolicy) async throws {
+    private func keepAttested(_ monitor: MonitorClient, policy: RenewalPolicy, apps: RunningApps) async throws {
         var generator = SystemRandomNumberGenerator()
         var failures = 0
         while !Task.isCancelled {
@@ -294,6 +365,8 @@ struct Run: AsyncParsableCommand {
                 let credential = try await DeviceSession.attest(
                     server: service.server, fingerprint: service.fingerprint, monitor: monitor, timeout: service.requestTimeout)
                 try save(credential, in: options.state)
+                apps.network.update(credential)
+                apps.current?.notify("certificate_renewed")
                 failures = 0
                 let leaf = try Certificate(pemEncoded: credential.result.certificateChain[0])
                 let renewal = policy.renewal(notBefore: leaf.notValidBefore, notAfter: leaf.notValidAfter)
@@ -315,20 +388,26 @@ struct Run: AsyncParsableCommand {
     /// not arrive at once; in between, a contact every --contact-interval that starts a check
     /// at once when an operator asked the group to update now. A failed check is logged and
     /// tried at the next interval.
-    private func keepUpdated(_ monitor: MonitorClient) async throws {
+    private func keepUpdated(_ monitor: MonitorClient, apps: RunningApps) async throws {
         var transport: DeviceTransport?
         var nextCheck = Date()
         var checkNow = true
         while !Task.isCancelled {
             if checkNow || Date() >= nextCheck {
                 do {
-                    let (outcome, used) = try await checkForUpdates(state: options.state, service: service, monitor: monitor)
+                    let (outcome, used) = try await checkForUpdates(
+                        state: options.state, service: service, monitor: monitor, healthWindow: appOptions.healthWindow, apps: apps)
                     transport = used
                     log("update check: \(outcome)")
+                    nextCheck = Date().addingTimeInterval(updateInterval * Double.random(in: 0.9...1.1))
+                    // A deferral or a closed window names when to look again.
+                    if case .deferred(let until) = outcome { nextCheck = min(nextCheck, until) }
+                    if case .waitingForWindow(let opens) = outcome { nextCheck = min(nextCheck, opens) }
+                    if case .installed = outcome { apps.current?.notify("update_installed") }
                 } catch {
                     log("update check failed: \(error)")
+                    nextCheck = Date().addingTimeInterval(updateInterval * Double.random(in: 0.9...1.1))
                 }
-                nextCheck = Date().addingTimeInterval(updateInterval * Double.random(in: 0.9...1.1))
             }
             try await Task.sleep(for: .seconds(contactInterval * Double.random(in: 0.9...1.1)))
             checkNow = (try? await transport?.updateCheck())?.checkNow ?? false

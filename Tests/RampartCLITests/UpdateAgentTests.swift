@@ -8,6 +8,7 @@ import RampartTUF
 import RampartTestSupport
 import SwiftASN1
 import Testing
+import WAT
 import X509
 
 /// The device's update agent against a live service: install and confirm, a trapping app
@@ -83,9 +84,11 @@ import X509
 
         func agent(_ damage: TamperingTransport.Damage? = nil) throws -> UpdateAgent {
             let transport = DeviceTransport(server: fleet.local.url, rootPEM: fleet.root, credential: fleet.credential)
-            return UpdateAgent(
+            var agent = UpdateAgent(
                 state: state, transport: damage.map { TamperingTransport(inner: transport, damage: $0) } ?? transport,
                 monitor: device.monitor, serviceRoot: try Certificate(pemEncoded: fleet.root), tenant: fleet.tenant)
+            agent.healthWindow = 1
+            return agent
         }
 
         func status() async throws -> DeploymentStatusDocument {
@@ -143,6 +146,7 @@ import X509
             var agent = UpdateAgent(
                 state: setup.state, transport: replaying, monitor: device.monitor, serviceRoot: try Certificate(pemEncoded: fleet.root),
                 tenant: fleet.tenant)
+            agent.healthWindow = 1
             #expect(try await agent.check() == .upToDate)
             let stale = try #require(replaying.recording(endingIn: "/timestamp.json"))
             replaying.replay(["/timestamp.json"])
@@ -178,6 +182,73 @@ import X509
             replaying.replay(["/timestamp.json"])
             #expect(try await agent.check() == .failed("tuf_version_rollback"))
             #expect(setup.running == [v2.id])
+        }
+    }
+
+    /// An app holding `SoftwareUpdateDeferral` puts an install off (the service says
+    /// `deferred`); the deferral is kept across checks, and never beyond 24 hours from the
+    /// first announcement.
+    @Test func anAppDefersAnInstallWithinTheBound() async throws {
+        try await UpdateRepositoryTests().withFleet { fleet, device in
+            let directory = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let setup = Setup(fleet: fleet, device: device, state: DeviceState(directory: directory), componentId: .random())
+            let supervisor = AppSupervisor(environment: AppEnvironment(directory: URL(fileURLWithPath: "\(directory)/apps"), tenantID: fleet.tenant))
+            // Defers by `minutes` whenever an update is pending; stops on terminate.
+            func deferrer(_ minutes: Int) throws -> AppDefinition {
+                let wasm = try wat2wasm("""
+                    (module
+                      (import "rampart" "event_wait" (func $wait (param i32 i32 i32 i32) (result i32)))
+                      (import "rampart" "update_defer" (func $defer (param i32) (result i32)))
+                      (memory (export "memory") 1)
+                      (func (export "_start") (local $kind i32)
+                        (loop $events
+                          (local.set $kind (call $wait (i32.const -1) (i32.const 0) (i32.const 0) (i32.const 64)))
+                          (if (i32.eq (local.get $kind) (i32.const 2)) (then (drop (call $defer (i32.const \(minutes))))))
+                          (br_if $events (i32.ne (local.get $kind) (i32.const 1))))))
+                    """)
+                let manifest = try AppManifest(json: Data("""
+                    {"SchemaVersion": 1, "Name": "controller", "ComponentId": "\(ComponentID.random())", "EntryPoint": "c.wasm",
+                     "Capabilities": {"SoftwareUpdateDeferral": true}, "Limits": {"MemoryKB": 128}}
+                    """.utf8))
+                return AppDefinition(manifest: manifest, wasm: Data(wasm))
+            }
+            let controller = try deferrer(90)
+            try supervisor.start(controller)
+            try await Task.sleep(for: .milliseconds(200))
+            func agent(at offset: TimeInterval = 0) throws -> UpdateAgent {
+                var agent = try setup.agent()
+                agent.apps = supervisor
+                agent.deferralAnswerWindow = 0.5
+                agent.now = { Date().addingTimeInterval(offset) }
+                return agent
+            }
+
+            let v1 = try await setup.deploy("1.0.0", securityVersion: 1)
+            guard case .deferred(let until) = try await agent().check() else { Issue.record("not deferred"); return }
+            #expect(abs(until.timeIntervalSinceNow - 90 * 60) < 30)
+            var status = try await setup.status()
+            #expect(status.reason == "deferred" && !status.inSync, "\(status)")
+            #expect(setup.running.isEmpty)
+            // Kept: an hour later it is still deferred, without asking again.
+            guard case .deferred(let still) = try await agent(at: 3600).check() else { Issue.record("no longer deferred"); return }
+            #expect(abs(still.timeIntervalSince(until)) < 1)
+
+            // Two hours later the deferral has lapsed; the app is gone, so nobody defers again.
+            await supervisor.stop(controller.manifest.componentId)
+            #expect(try await agent(at: 7200).check() == .installed(try await setup.status().shouldRun?.deploymentId))
+            #expect(setup.running == [v1.id])
+            status = try await setup.status()
+            #expect(status.state == .confirmed, "\(status)")
+
+            // The bound: an app that defers by a day each time gets at most 24 h from the first announcement.
+            let stubborn = try deferrer(1440)
+            try supervisor.start(stubborn)
+            try await Task.sleep(for: .milliseconds(200))
+            let first = try #require(try await agent().deferral(of: nil))
+            #expect(abs(first.timeIntervalSinceNow - 24 * 3600) < 30)
+            #expect(try await agent(at: 24 * 3600 + 60).deferral(of: nil) == nil, "past the bound nothing defers")
+            await supervisor.stopAll()
         }
     }
 }

@@ -14,6 +14,11 @@ public enum DeviceSession {
         public var result: AttestationResult
         public var clientKeyPEM: String
         public var clientKey: P256.Signing.PrivateKey { get throws { try P256.Signing.PrivateKey(pemRepresentation: clientKeyPEM) } }
+
+        public init(result: AttestationResult, clientKeyPEM: String) {
+            self.result = result
+            self.clientKeyPEM = clientKeyPEM
+        }
     }
 
     /// The service's root CA, fetched and checked against the pinned SHA-256 fingerprint.

@@ -2,6 +2,7 @@ public import Foundation
 public import RampartModel
 import RampartImage
 import RampartTUF
+import Logging
 public import X509
 
 /// How the update agent reaches the service: the device's own routes over mutual TLS.
@@ -18,6 +19,8 @@ public enum UpdateOutcome: Sendable, Equatable {
     case installed(DeploymentID?)
     case rolledBack(String)
     case waitingForWindow(Date)
+    /// An app with `SoftwareUpdateDeferral` put the install off until then.
+    case deferred(Date)
     case failed(String)
     case notInAGroup
 }
@@ -39,6 +42,16 @@ public struct UpdateAgent: Sendable {
     public let serviceRoot: Certificate
     public let tenant: TenantID
     public var now: @Sendable () -> Date = { Date() }
+    /// The device's running apps (`rampartd run`): the health check starts the new set in
+    /// it and leaves it running. Without one (`rampartd update`) the check runs the new set
+    /// in a supervisor of its own and stops it afterwards.
+    public var apps: AppSupervisor?
+    /// How long new apps must run without failing to be healthy.
+    public var healthWindow: TimeInterval = 5
+    /// How long apps holding `SoftwareUpdateDeferral` have to answer an update's announcement.
+    public var deferralAnswerWindow: TimeInterval = 2
+    /// The longest an update may be deferred from its first announcement.
+    public static let maximumDeferral: TimeInterval = 24 * 3600
 
     public init(
         state: DeviceState, transport: any UpdateTransport, monitor: any SecurityMonitorInterface, serviceRoot: Certificate,
@@ -122,7 +135,7 @@ public struct UpdateAgent: Sendable {
             do {
                 let bytes = try await download(target, path: path, repository: repository)
                 staged.append((try await verified(bytes, target: target), bytes))
-            } catch let error as RampartError {
+            } catch let error as any RampartError {
                 let reason = ["target_too_large", "download_failed"].contains(error.code) ? "download_failed"
                     : error.code == "security_version_too_low" ? "security_version_too_low" : "verification_failed"
                 try await report(.failed, deployment: deploymentID, running: running, reason: reason, detail: "\(error.code): \(error.message)")
@@ -139,6 +152,11 @@ public struct UpdateAgent: Sendable {
                 try await report(.pending, deployment: deploymentID, running: running)
                 return .waitingForWindow(window.nextOpening(after: now()))
             }
+        }
+
+        if let until = try await deferral(of: deploymentID) {
+            try await report(.pending, deployment: deploymentID, running: running, deferredUntil: until)
+            return .deferred(until)
         }
 
         // Install beside the running slot and arm it: the one atomic switch.
@@ -168,20 +186,21 @@ public struct UpdateAgent: Sendable {
         UpdateCheckpoint.trialBooted.reach()
 
         UpdateCheckpoint.healthCheckRunning.reach()
+        var definitions: [AppDefinition] = []
         for image in images where image.kind == .app {
             let bytes = FileManager.default.contents(atPath: slots.packagePath(trial.slot, image.imageId)) ?? Data()
             guard let package = try? ImagePackage(zipped: bytes),
-                (try? await ImagePackageVerifier(root: serviceRoot).verify(package, tenant: tenant, now: now())) != nil
+                (try? await ImagePackageVerifier(root: serviceRoot).verify(package, tenant: tenant, now: now())) != nil,
+                let definition = try? AppDefinition(package: package)
             else {
                 return try await rollBack(&boot, trial: trial, reason: "start_failed", detail: "\(image.imageId) no longer verifies", previous: previous)
             }
-            switch AppHost.start(package.payload, name: package.metadata.name) {
-            case .exited, .running: continue
-            case .trapped(let why):
-                return try await rollBack(&boot, trial: trial, reason: "start_failed", detail: "\(package.metadata.name) trapped at start: \(why)", previous: previous)
-            case .exitedWithError(let code):
-                return try await rollBack(&boot, trial: trial, reason: "start_failed", detail: "\(package.metadata.name) exited with \(code)", previous: previous)
-            }
+            definitions.append(definition)
+        }
+        if let failure = await healthCheck(definitions, replacing: previous) {
+            let outcome = try await rollBack(&boot, trial: trial, reason: "start_failed", detail: failure, previous: previous)
+            await startInstalledApps()
+            return outcome
         }
         UpdateCheckpoint.healthPassedBeforeCommit.reach()
         let old = boot.active
@@ -198,6 +217,89 @@ public struct UpdateAgent: Sendable {
         if let old, old != trial.slot { try? FileManager.default.removeItem(atPath: "\(slots.slotPath(old))/slot.json") }
         UpdateCheckpoint.oldSlotCleanup.reach()
         return .installed(trial.deploymentId)
+    }
+
+    /// Starts the new apps (stopping the ones they replace) and watches them for the health
+    /// window: healthy when none failed — trapped, exceeded its memory or CPU, exited with a
+    /// non-zero status or did not start. Returns why not, or nil. Unhealthy apps are stopped.
+    func healthCheck(_ definitions: [AppDefinition], replacing previous: [InstalledImage]) async -> String? {
+        let supervisor = apps ?? AppSupervisor(environment: AppEnvironment(directory: appsDirectory, tenantID: tenant))
+        for image in previous where image.kind == .app { await supervisor.remove(image.componentId) }
+        for definition in definitions {
+            await supervisor.remove(definition.manifest.componentId)
+            do {
+                try supervisor.start(definition)
+            } catch {
+                return "\(definition.manifest.name) did not start: \(error)"
+            }
+        }
+        let deadline = Date().addingTimeInterval(healthWindow)
+        var failure: String?
+        watch: repeat {
+            try? await Task.sleep(for: .milliseconds(50))
+            for status in supervisor.status() where definitions.contains(where: { $0.manifest.componentId == status.componentId }) {
+                if [.backingOff, .crashLoop].contains(status.state) {
+                    failure = "\(status.name) \(status.lastExit ?? "failed") within the health window"
+                    break watch
+                }
+            }
+        } while Date() < deadline
+        if failure != nil || apps == nil {
+            for definition in definitions { await supervisor.remove(definition.manifest.componentId) }
+        }
+        return failure
+    }
+
+    var appsDirectory: URL { URL(fileURLWithPath: state.appsDirectory) }
+
+    /// Starts the active slot's apps that are not running (after a rollback).
+    public func startInstalledApps() async {
+        guard let apps else { return }
+        await Self.startInstalledApps(state: state, in: apps, serviceRoot: serviceRoot, tenant: tenant, now: now())
+    }
+
+    /// Starts the active slot's apps that are not running — at boot, before the service is
+    /// reached — each verified again against the pinned root first.
+    public static func startInstalledApps(
+        state: DeviceState, in apps: AppSupervisor, serviceRoot: Certificate, tenant: TenantID, now: Date = Date()
+    ) async {
+        let slots = SlotStore(directory: state.directory)
+        guard let active = try? slots.boot().active, let images = slots.images(in: active) else { return }
+        let running = Set(apps.status().filter { $0.state == .running || $0.state == .backingOff }.map(\.componentId))
+        for image in images where image.kind == .app && !running.contains(image.componentId) {
+            guard let bytes = FileManager.default.contents(atPath: slots.packagePath(active, image.imageId)),
+                let package = try? ImagePackage(zipped: bytes),
+                (try? await ImagePackageVerifier(root: serviceRoot).verify(package, tenant: tenant, now: now)) != nil,
+                let definition = try? AppDefinition(package: package)
+            else {
+                apps.environment.logger.error("not starting \(image.imageId): it no longer verifies")
+                continue
+            }
+            try? apps.start(definition)
+        }
+    }
+
+    /// Whether the running apps defer this install: asked once per announcement, bounded at
+    /// 24 hours from the first (kept in `deferral.json`, so restarts do not reset it).
+    func deferral(of deployment: DeploymentID?) async throws -> Date? {
+        guard let apps else { return nil }
+        struct Record: Codable { var deploymentId: DeploymentID?; var firstAnnouncedAt: Date; var deferredUntil: Date }
+        let path = "\(state.directory)/deferral.json"
+        let decoder = JSONDecoder(), encoder = JSONEncoder()
+        decoder.dateDecodingStrategy = .iso8601
+        encoder.dateEncodingStrategy = .iso8601
+        let record = FileManager.default.contents(atPath: path).flatMap { try? decoder.decode(Record.self, from: $0) }
+        let current = record?.deploymentId == deployment ? record : nil
+        let first = current?.firstAnnouncedAt ?? now()
+        let limit = first.addingTimeInterval(Self.maximumDeferral)
+        if let current, current.deferredUntil > now() { return min(current.deferredUntil, limit) }
+        guard now() < limit, let asked = await apps.announceUpdate(installsAt: now(), answerWithin: deferralAnswerWindow) else {
+            try? FileManager.default.removeItem(atPath: path)
+            return nil
+        }
+        let until = min(asked, limit)
+        try DurableFile.write(try encoder.encode(Record(deploymentId: deployment, firstAnnouncedAt: first, deferredUntil: until)), to: path)
+        return until
     }
 
     private func rollBack(
@@ -339,7 +441,7 @@ public struct UpdateAgent: Sendable {
     /// Reports with the next sequence, kept on disk so it only grows.
     func report(
         _ updateState: DeviceUpdateState, deployment: DeploymentID?, running: [InstalledImage], reason: String? = nil,
-        detail: String? = nil
+        detail: String? = nil, deferredUntil: Date? = nil
     ) async throws {
         let path = "\(state.directory)/update-sequence"
         let sequence = (FileManager.default.contents(atPath: path).flatMap { Int(String(decoding: $0, as: UTF8.self)) } ?? 0) + 1
@@ -348,6 +450,7 @@ public struct UpdateAgent: Sendable {
         try await transport.report(
             DeviceUpdateReport(
                 sequence: sequence, deploymentId: deployment, state: updateState, reason: reason, detail: detail.map { String($0.prefix(1000)) },
-                running: RunningSoftware(systemSoftware: .init(version: (try? await monitor.identity().softwareVersion) ?? "unknown"), apps: apps)))
+                running: RunningSoftware(systemSoftware: .init(version: (try? await monitor.identity().softwareVersion) ?? "unknown"), apps: apps),
+                deferredUntil: deferredUntil))
     }
 }

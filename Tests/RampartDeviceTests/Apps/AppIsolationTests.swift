@@ -1,0 +1,145 @@
+import Foundation
+import RampartDevice
+import RampartImage
+import RampartModel
+import Testing
+
+/// One app's failure is that app's alone: a trap, a runaway loop and a memory hog run beside
+/// a healthy app, which keeps running; the failing ones are restarted with backoff until the
+/// supervisor calls it a crash loop.
+@Suite struct AppIsolationTests {
+    /// Toggles GPIO 4 every 20 ms until a terminate event, then exits 0.
+    static func healthy() throws -> Data {
+        try TestApp.module(
+            body: """
+                (local $level i32) (local $kind i32)
+                (loop $tick
+                  (drop (call $gpio_set (i32.const 4) (local.get $level)))
+                  (local.set $level (i32.xor (local.get $level) (i32.const 1)))
+                  (local.set $kind (call $event_wait (i32.const 20) (i32.const 0) (i32.const 0) (i32.const 64)))
+                  (br_if $tick (i32.ne (local.get $kind) (i32.const 1))))
+                """)
+    }
+
+    static let trapping = "(unreachable)"
+    static let runaway = "(loop $spin (br $spin))"
+    /// Grows memory a page at a time until refused, then traps as a C app's abort would.
+    static let hog = "(loop $grow (br_if $grow (i32.ne (memory.grow (i32.const 1)) (i32.const -1)))) (unreachable)"
+
+    @Test func failuresStayInTheirContainer() async throws {
+        let bench = try AppBench()
+        let healthy = try TestApp.manifest(name: "healthy", capabilities: #"{"Gpio": [4]}"#)
+        try bench.supervisor.start(AppDefinition(manifest: healthy, wasm: try Self.healthy()))
+
+        let trapper = try TestApp.manifest(name: "trapper")
+        let spinner = try TestApp.manifest(name: "spinner", fuelPerSecond: 5_000_000)
+        let hog = try TestApp.manifest(name: "hog", memoryKB: 512)
+        try bench.supervisor.start(AppDefinition(manifest: trapper, wasm: try TestApp.module(body: Self.trapping)))
+        try bench.supervisor.start(AppDefinition(manifest: spinner, wasm: try TestApp.module(body: Self.runaway)))
+        try bench.supervisor.start(AppDefinition(manifest: hog, wasm: try TestApp.module(body: Self.hog)))
+
+        // Three failures each (restarted after 0.3, 0.6 s) make a crash loop.
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline, [trapper, spinner, hog].contains(where: { bench.supervisor.state(of: $0.componentId) != .crashLoop }) {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let status = Dictionary(uniqueKeysWithValues: bench.supervisor.status().map { ($0.name, $0) })
+        #expect(status["trapper"]?.state == .crashLoop)
+        #expect(status["trapper"]?.lastExit?.hasPrefix("trapped: Trap: unreachable") == true, "\(status["trapper"]?.lastExit ?? "")")
+        #expect(status["spinner"]?.state == .crashLoop)
+        #expect(status["spinner"]?.lastExit == AppExit.cpuBudgetExceeded.description)
+        #expect(status["hog"]?.state == .crashLoop)
+        #expect(status["hog"]?.lastExit?.hasPrefix("out of memory") == true, "\(status["hog"]?.lastExit ?? "")")
+        #expect(status["trapper"]?.restarts == 2)
+
+        // The healthy app ran throughout and still does.
+        let before = bench.board.gpioChanges
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(bench.supervisor.state(of: healthy.componentId) == .running)
+        #expect(bench.board.gpioChanges > before)
+        #expect(await bench.supervisor.stop(healthy.componentId) == .exited(0))
+        await bench.cleanUp()
+    }
+
+    /// Stopping sends a terminate event; an app that ignores it is forced off after the
+    /// 2-second grace, whether it waits in a host call or spins.
+    @Test func stoppingDeliversTerminateThenForces() async throws {
+        let bench = try AppBench()
+        let polite = try TestApp.manifest(name: "polite", capabilities: #"{"Gpio": [4]}"#)
+        try bench.supervisor.start(AppDefinition(manifest: polite, wasm: try Self.healthy()))
+        let deaf = try TestApp.manifest(name: "deaf")
+        try bench.supervisor.start(AppDefinition(
+            manifest: deaf,
+            wasm: try TestApp.module(body: "(loop $ignore (drop (call $event_wait (i32.const -1) (i32.const 0) (i32.const 0) (i32.const 64))) (br $ignore))")))
+        let spinner = try TestApp.manifest(name: "spinner", fuelPerSecond: 2_000_000_000)
+        try bench.supervisor.start(AppDefinition(manifest: spinner, wasm: try TestApp.module(body: "(loop $spin (drop (call $event_wait (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 64))) (br $spin))")))
+        try await Task.sleep(for: .milliseconds(200))
+
+        let started = ContinuousClock.now
+        #expect(await bench.supervisor.stop(polite.componentId) == .exited(0))
+        #expect(started.duration(to: .now) < .seconds(1))
+
+        let forced = ContinuousClock.now
+        #expect(await bench.supervisor.stop(deaf.componentId) == .forcedOff)
+        let took = forced.duration(to: .now)
+        #expect(took >= .seconds(2) && took < .seconds(4), "\(took)")
+        #expect(await bench.supervisor.stop(spinner.componentId) == .forcedOff)
+        #expect(bench.supervisor.status().allSatisfy { $0.state == .stopped })
+        await bench.cleanUp()
+    }
+
+    /// Pointers outside the app's memory are refused (host API: RAMPART_EINVAL; WASI: EFAULT)
+    /// and never crash the runtime.
+    @Test func badPointersAreRefused() async throws {
+        let bench = try AppBench()
+        let manifest = try TestApp.manifest(capabilities: #"{"Uart": ["UART0"]}"#)
+        let hostCall = try TestApp.exitWith("(call $uart_write (i32.const 65530) (i32.const 100) (i32.const 0) (i32.const 2))")
+        #expect(try await bench.run(manifest, hostCall) == .exited(98))
+        // fd_write to stdout with an iovec naming bytes far beyond the one page of memory.
+        let wasi = try TestApp.exitWith(
+            "(call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 16))",
+            data: [(0, "\\00\\00\\ff\\00\\10\\00\\00\\00")])
+        #expect(try await bench.run(manifest, wasi) == .exited(100 + 21))
+        #expect(bench.board.uartTransmitted("UART0").isEmpty)
+        await bench.cleanUp()
+    }
+
+    /// An app over its memory limit at instantiation never runs.
+    @Test func initialMemoryOverTheLimitIsRefused() async throws {
+        let bench = try AppBench()
+        let manifest = try TestApp.manifest(memoryKB: 128)
+        let exit = try await bench.run(manifest, try TestApp.module(body: "", memoryPages: 4))
+        #expect(exit == .outOfMemory("its initial memory exceeds Limits.MemoryKB = 128"))
+        await bench.cleanUp()
+    }
+
+    /// An app with `SoftwareUpdateDeferral` hears of a pending update and defers it; one
+    /// without is not asked. System events reach subscribers.
+    @Test func updateDeferralAndSystemEvents() async throws {
+        let bench = try AppBench()
+        // Waits for events; on 2 (update pending) defers by 90 minutes; then returns (status 0).
+        let deferring = try TestApp.module(body: """
+            (local $kind i32)
+            (drop (call $system_events_subscribe))
+            (local.set $kind (call $event_wait (i32.const 5000) (i32.const 256) (i32.const 128) (i32.const 64)))
+            (if (i32.eq (local.get $kind) (i32.const 3))
+              (then (local.set $kind (call $event_wait (i32.const 5000) (i32.const 256) (i32.const 128) (i32.const 64)))))
+            (if (i32.eq (local.get $kind) (i32.const 2)) (then (drop (call $update_defer (i32.const 90)))))
+            """)
+        let manifest = try TestApp.manifest(
+            name: "deferrer", capabilities: #"{"SoftwareUpdateDeferral": true, "SystemEventNotifications": true}"#)
+        try bench.supervisor.start(AppDefinition(manifest: manifest, wasm: deferring))
+        try await Task.sleep(for: .milliseconds(200))
+        let installsAt = Date().addingTimeInterval(60)
+        let deferredUntil = try #require(await bench.supervisor.announceUpdate(installsAt: installsAt, answerWithin: 1))
+        #expect(abs(deferredUntil.timeIntervalSinceNow - 90 * 60) < 10)
+        await bench.supervisor.stop(manifest.componentId)
+
+        // Without the capability the app is not asked, and nothing is deferred.
+        let plain = try TestApp.manifest(name: "plain", capabilities: #"{"SystemEventNotifications": true}"#)
+        try bench.supervisor.start(AppDefinition(manifest: plain, wasm: deferring))
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(await bench.supervisor.announceUpdate(installsAt: installsAt, answerWithin: 0.5) == nil)
+        await bench.cleanUp()
+    }
+}

@@ -1,0 +1,99 @@
+public import Foundation
+
+/// A throwaway nginx (Debian's) serving HTTPS on a free loopback port from a temporary
+/// directory, demanding client certificates from `clientCAFile`. Every request it accepts
+/// is answered 200 with `accepted <client subject>` and logged with that subject.
+public struct NginxTestServer: Sendable {
+    public let directory: String
+    public let port: Int
+    let pid: pid_t
+
+    public var accessLog: String { (try? String(contentsOfFile: "\(directory)/access.log", encoding: .utf8)) ?? "" }
+
+    public static var isInstalled: Bool { FileManager.default.isExecutableFile(atPath: "/usr/sbin/nginx") }
+
+    /// Runs `body` with nginx serving `certificatePEM`/`keyPEM`, stopped and deleted afterwards.
+    public static func with<T: Sendable>(
+        certificatePEM: String, keyPEM: String, clientCAPEM: String, _ body: (NginxTestServer) async throws -> T
+    ) async throws -> T {
+        guard isInstalled else { throw HarnessError("nginx is not installed: run scripts/install-deps.sh") }
+        let directory = try temporaryDirectory(prefix: "rampart-nginx")
+        try certificatePEM.write(toFile: "\(directory)/server.pem", atomically: true, encoding: .utf8)
+        try keyPEM.write(toFile: "\(directory)/server.key", atomically: true, encoding: .utf8)
+        try clientCAPEM.write(toFile: "\(directory)/clients.pem", atomically: true, encoding: .utf8)
+        var lastError: (any Error)?
+        for _ in 0..<5 {
+            let port = try PostgresTestServer.freePort()
+            try configuration(directory: directory, port: port).write(toFile: "\(directory)/nginx.conf", atomically: true, encoding: .utf8)
+            let pid = try Command.spawn(
+                "/usr/sbin/nginx", ["-p", directory, "-c", "\(directory)/nginx.conf", "-e", "\(directory)/error.log"],
+                output: "\(directory)/stdout.log")
+            let server = NginxTestServer(directory: directory, port: port, pid: pid)
+            if await server.waitUntilListening() {
+                defer { server.stop() }
+                return try await body(server)
+            }
+            server.stop()
+            lastError = HarnessError("nginx did not listen on \(port): \((try? String(contentsOfFile: "\(directory)/error.log", encoding: .utf8)) ?? "")")
+        }
+        try? FileManager.default.removeItem(atPath: directory)
+        throw lastError!
+    }
+
+    static func configuration(directory: String, port: Int) -> String {
+        """
+        daemon off;
+        master_process off;
+        worker_processes 1;
+        pid \(directory)/nginx.pid;
+        error_log \(directory)/error.log info;
+        events { worker_connections 64; }
+        http {
+          client_body_temp_path \(directory)/body;
+          proxy_temp_path \(directory)/proxy;
+          fastcgi_temp_path \(directory)/fastcgi;
+          uwsgi_temp_path \(directory)/uwsgi;
+          scgi_temp_path \(directory)/scgi;
+          log_format clients '$status "$ssl_client_s_dn" $ssl_client_verify "$request"';
+          access_log \(directory)/access.log clients;
+          server {
+            listen 127.0.0.1:\(port) ssl;
+            server_name localhost;
+            ssl_certificate \(directory)/server.pem;
+            ssl_certificate_key \(directory)/server.key;
+            ssl_client_certificate \(directory)/clients.pem;
+            ssl_verify_client on;
+            ssl_verify_depth 4;
+            location / { return 200 "accepted $ssl_client_s_dn\\n"; }
+          }
+        }
+        """
+    }
+
+    func waitUntilListening() async -> Bool {
+        for _ in 0..<100 {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(port).bigEndian)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            close(fd)
+            if connected == 0 { return true }
+            var status: Int32 = 0
+            if waitpid(pid, &status, WNOHANG) == pid { return false }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        return false
+    }
+
+    public func stop() {
+        kill(pid, SIGTERM)
+        var status: Int32 = 0
+        for _ in 0..<100 where waitpid(pid, &status, WNOHANG) == 0 { usleep(20_000) }
+        kill(pid, SIGKILL)
+        waitpid(pid, &status, 0)
+    }
+}
