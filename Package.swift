@@ -161,7 +161,7 @@ let package = Package(
         .executableTarget(
             name: "rampartd",
             dependencies: [
-                "RampartCLI", "RampartDevice", "RampartPKI", "RampartModel",
+                "RampartCLI", "RampartDevice", "RampartPKI", "RampartModel", "RampartImage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),

@@ -14,12 +14,50 @@ public struct ImagePackageSignature: Codable, Sendable, Equatable {
     public var algorithm: String
     /// Base64 of the DER-encoded signature.
     public var signature: String
+    /// Empty for a developer-signed package.
     public var certificateChain: [String]
+    /// A developer-signed package's key (SPKI PEM): trusted only by a device whose
+    /// development capability lists it.
+    public var developerKey: String?
 
-    public init(algorithm: String = Self.algorithmName, signature: String, certificateChain: [String]) {
+    public init(algorithm: String = Self.algorithmName, signature: String, certificateChain: [String], developerKey: String? = nil) {
         self.algorithm = algorithm
         self.signature = signature
         self.certificateChain = certificateChain
+        self.developerKey = developerKey
+    }
+
+    /// Signs `bytes` with a P-256 key (PKCS#8 or SEC1 PEM).
+    static func make(over bytes: Data, privateKeyPEM: String, certificateChain: [String], developer: Bool = false) throws -> ImagePackageSignature {
+        let key = try P256.Signing.PrivateKey(pemRepresentation: privateKeyPEM)
+        return ImagePackageSignature(
+            signature: try key.signature(for: bytes).derRepresentation.base64EncodedString(), certificateChain: certificateChain,
+            developerKey: developer ? key.publicKey.pemRepresentation : nil)
+    }
+
+    func encoded() throws -> Data {
+        let encoder = JSONEncoder.rampart
+        encoder.outputFormatting = [.sortedKeys]
+        return try encoder.encode(self)
+    }
+
+    static func decode(_ bytes: Data) throws -> ImagePackageSignature {
+        let signature: ImagePackageSignature
+        do {
+            signature = try JSONDecoder.rampart.decode(ImagePackageSignature.self, from: bytes)
+        } catch {
+            throw ImagePackageError("image_signature_invalid", "the signature cannot be read: \(error)")
+        }
+        guard signature.algorithm == algorithmName else {
+            throw ImagePackageError("image_signature_invalid", "signature algorithm '\(signature.algorithm.prefix(40))' is not \(algorithmName)")
+        }
+        return signature
+    }
+
+    /// Whether this signature over `bytes` verifies with `key`.
+    func verifies(_ bytes: Data, with key: P256.Signing.PublicKey) -> Bool {
+        guard let ecdsa = try? P256.Signing.ECDSASignature(derRepresentation: Data(base64Encoded: signature) ?? Data()) else { return false }
+        return key.isValidSignature(ecdsa, for: bytes)
     }
 }
 
@@ -40,15 +78,26 @@ extension ImagePackage {
         metadata.tenantId = tenantID
         metadata.signedAt = Date(timeIntervalSince1970: signedAt.timeIntervalSince1970.rounded(.down))
         let metadataBytes = try Self.encode(metadata)
-        let key = try P256.Signing.PrivateKey(pemRepresentation: privateKeyPEM)
-        let signature = ImagePackageSignature(
-            signature: try key.signature(for: metadataBytes).derRepresentation.base64EncodedString(),
-            certificateChain: certificateChain)
-        let encoder = JSONEncoder.rampart
-        encoder.outputFormatting = [.sortedKeys]
+        let signature = try ImagePackageSignature.make(over: metadataBytes, privateKeyPEM: privateKeyPEM, certificateChain: certificateChain)
         return ImagePackage(
-            metadataBytes: metadataBytes, metadata: metadata, manifest: manifest, payload: payload,
-            signature: try encoder.encode(signature))
+            metadataBytes: metadataBytes, metadata: metadata, manifest: manifest, payload: payload, signature: try signature.encoded())
+    }
+
+    /// An app signed with a developer's own key for sideloading onto a device in development
+    /// mode: a fresh image ID, no tenant, and the key's public half in `signature.json`.
+    /// No device outside development mode, or whose capability does not list the key, runs it.
+    public func signedByDeveloper(privateKeyPEM: String, at signedAt: Date) throws -> ImagePackage {
+        guard !isSignedOrAssigned else { throw ImagePackageError.alreadySigned }
+        guard metadata.kind == .app else {
+            throw ImagePackageError("image_kind_unsupported", "only apps are sideloaded; system software comes from the service")
+        }
+        var metadata = metadata
+        metadata.imageId = ImageID.random()
+        metadata.signedAt = Date(timeIntervalSince1970: signedAt.timeIntervalSince1970.rounded(.down))
+        let metadataBytes = try Self.encode(metadata)
+        let signature = try ImagePackageSignature.make(over: metadataBytes, privateKeyPEM: privateKeyPEM, certificateChain: [], developer: true)
+        return ImagePackage(
+            metadataBytes: metadataBytes, metadata: metadata, manifest: manifest, payload: payload, signature: try signature.encoded())
     }
 }
 
@@ -81,37 +130,8 @@ public struct ImagePackageVerifier: Sendable {
         guard signedAt <= now.addingTimeInterval(Self.clockSkew) else {
             throw ImagePackageError("image_signature_invalid", "the package says it was signed at \(signedAt), which is in the future")
         }
-        let signature: ImagePackageSignature
-        do {
-            signature = try JSONDecoder.rampart.decode(ImagePackageSignature.self, from: signatureBytes)
-        } catch {
-            throw ImagePackageError("image_signature_invalid", "signature.json cannot be read: \(error)")
-        }
-        guard signature.algorithm == ImagePackageSignature.algorithmName else {
-            throw ImagePackageError("image_signature_invalid", "signature algorithm '\(signature.algorithm.prefix(40))' is not \(ImagePackageSignature.algorithmName)")
-        }
-        let presented: [Certificate]
-        do {
-            presented = try signature.certificateChain.map { try Certificate(pemEncoded: $0) }
-        } catch {
-            throw ImagePackageError("image_signature_invalid", "the certificate chain in signature.json cannot be read")
-        }
-        guard let leaf = presented.first, presented.count <= 4 else {
-            throw ImagePackageError("image_signature_invalid", "signature.json must carry the signing certificate and at most three CAs")
-        }
-        var verifier = Verifier(rootCertificates: CertificateStore([root])) {
-            RFC5280Policy(validationTime: signedAt)
-        }
-        let chain: [Certificate]
-        switch await verifier.validate(leaf: leaf, intermediates: CertificateStore(presented.dropFirst())) {
-        case .validCertificate(let validated): chain = Array(validated)
-        case .couldNotValidate:
-            throw ImagePackageError(
-                "image_signature_invalid", "the signing certificate does not lead to the Rampart root, or was not valid when the package was signed")
-        }
-        guard (try? leaf.extensions.extendedKeyUsage?.contains(.codeSigning)) == true, !leaf.isCertificateAuthority else {
-            throw ImagePackageError("image_signature_invalid", "the signing certificate is not a code-signing certificate")
-        }
+        let signature = try ImagePackageSignature.decode(signatureBytes)
+        let (leaf, chain) = try await validatedSigner(signature, at: signedAt)
         let issuerName = chain.count > 1 ? chain[1].subject.commonName : nil
         switch metadata.kind {
         case .app:
@@ -131,11 +151,69 @@ public struct ImagePackageVerifier: Sendable {
                 throw ImagePackageError("image_signature_invalid", "system software must be signed with the service's system-software key")
             }
         }
-        guard let key = P256.Signing.PublicKey(leaf.publicKey),
-            let ecdsa = try? P256.Signing.ECDSASignature(derRepresentation: Data(base64Encoded: signature.signature) ?? Data()),
-            key.isValidSignature(ecdsa, for: package.metadataBytes)
-        else {
+        guard let key = P256.Signing.PublicKey(leaf.publicKey), signature.verifies(package.metadataBytes, with: key) else {
             throw ImagePackageError("image_signature_invalid", "the signature over metadata.json does not verify")
+        }
+    }
+
+    /// The signing certificate and its validated chain: leading to the pinned root, valid at
+    /// `time`, for code signing.
+    func validatedSigner(_ signature: ImagePackageSignature, at time: Date) async throws -> (Certificate, [Certificate]) {
+        let presented: [Certificate]
+        do {
+            presented = try signature.certificateChain.map { try Certificate(pemEncoded: $0) }
+        } catch {
+            throw ImagePackageError("image_signature_invalid", "the certificate chain in the signature cannot be read")
+        }
+        guard let leaf = presented.first, presented.count <= 4 else {
+            throw ImagePackageError("image_signature_invalid", "the signature must carry the signing certificate and at most three CAs")
+        }
+        var verifier = Verifier(rootCertificates: CertificateStore([root])) {
+            RFC5280Policy(validationTime: time)
+        }
+        let chain: [Certificate]
+        switch await verifier.validate(leaf: leaf, intermediates: CertificateStore(presented.dropFirst())) {
+        case .validCertificate(let validated): chain = Array(validated)
+        case .couldNotValidate:
+            throw ImagePackageError(
+                "image_signature_invalid", "the signing certificate does not lead to the Rampart root, or was not valid when it signed")
+        }
+        guard (try? leaf.extensions.extendedKeyUsage?.contains(.codeSigning)) == true, !leaf.isCertificateAuthority else {
+            throw ImagePackageError("image_signature_invalid", "the signing certificate is not a code-signing certificate")
+        }
+        return (leaf, chain)
+    }
+
+    /// Checks `bytes` were signed with tenant `owner`'s image-signing key, valid at `time`.
+    func verifyTenantSignature(_ bytes: Data, _ signature: ImagePackageSignature, owner: TenantID, at time: Date) async throws {
+        let (leaf, chain) = try await validatedSigner(signature, at: time)
+        guard leaf.subject.commonName == SigningNames.imageSigning(owner), chain.count > 1,
+            chain[1].subject.commonName == SigningNames.tenantCA(owner)
+        else {
+            throw ImagePackageError("image_foreign_tenant", "not signed with tenant \(owner)'s image-signing key")
+        }
+        guard let key = P256.Signing.PublicKey(leaf.publicKey), signature.verifies(bytes, with: key) else {
+            throw ImagePackageError("image_signature_invalid", "the signature does not verify")
+        }
+    }
+}
+
+/// Checks a developer-signed package against the keys a development capability lists.
+public enum DeveloperSignature {
+    public static func verify(_ package: ImagePackage, trustedKeys: [String]) throws {
+        guard let bytes = package.signature else { throw ImagePackageError("image_unsigned", "the package is not signed") }
+        let signature = try ImagePackageSignature.decode(bytes)
+        guard signature.certificateChain.isEmpty, let pem = signature.developerKey,
+            let key = try? P256.Signing.PublicKey(pemRepresentation: pem)
+        else {
+            throw ImagePackageError("image_signature_invalid", "the package is not signed with a developer key")
+        }
+        guard trustedKeys.compactMap({ try? P256.Signing.PublicKey(pemRepresentation: $0) }).contains(where: { $0.rawRepresentation == key.rawRepresentation })
+        else {
+            throw ImagePackageError("developer_key_untrusted", "the package's developer key is not one this device's development capability lists")
+        }
+        guard package.metadata.kind == .app, package.metadata.imageId != nil, signature.verifies(package.metadataBytes, with: key) else {
+            throw ImagePackageError("image_signature_invalid", "the developer signature over metadata.json does not verify")
         }
     }
 }

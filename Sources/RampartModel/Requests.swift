@@ -159,3 +159,16 @@ public struct UpdateDeviceGroupRequest: APIRequestBody {
         }
     }
 }
+
+/// `POST /v1/tenants/{t}/devices/{d}/development-capability`.
+public struct EnableDevelopmentRequest: APIRequestBody {
+    public static let fields: Set<String> = ["developerKeys", "validDays"]
+    /// ECDSA P-256 public keys (SPKI PEM), 1–10, whose signatures sideloaded apps may carry.
+    public var developerKeys: [String]
+    /// 1–365; 30 when absent.
+    public var validDays: Int?
+    public init(developerKeys: [String], validDays: Int? = nil) {
+        self.developerKeys = developerKeys
+        self.validDays = validDays
+    }
+}

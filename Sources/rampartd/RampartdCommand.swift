@@ -3,6 +3,7 @@ import Crypto
 import Foundation
 import RampartCLI
 import RampartDevice
+import RampartImage
 import RampartModel
 import RampartPKI
 import SwiftASN1
@@ -26,7 +27,7 @@ struct RampartdCommand: AsyncParsableCommand {
             counters, and nothing else. `rampartd run` starts a monitor and keeps the device \
             attested.
             """,
-        subcommands: [ManufacturerCA.self, Provision.self, Identity.self, Monitor.self, Attest.self, Update.self, Run.self]
+        subcommands: [ManufacturerCA.self, Provision.self, Identity.self, Monitor.self, Attest.self, Update.self, Run.self, InstallCapability.self]
     )
 }
 
@@ -228,15 +229,55 @@ final class RunningApps: Sendable {
 
     var current: AppSupervisor? { supervisor.withLock { $0 } }
 
-    /// Starts the installed apps at boot, when an earlier attestation named the tenant and
-    /// pinned the root their signatures lead to.
-    func startAtBoot() async {
-        guard let credential = savedCredential(in: state),
-            let rootPEM = try? String(contentsOfFile: state.serviceRootPath, encoding: .utf8),
-            let root = try? Certificate(pemEncoded: rootPEM)
-        else { return }
-        await UpdateAgent.startInstalledApps(
-            state: state, in: supervisor(tenant: credential.result.tenantId), serviceRoot: root, tenant: credential.result.tenantId)
+    /// Starts the installed apps (at boot, after leaving development mode), when an earlier
+    /// attestation named the tenant and pinned the root their signatures lead to.
+    func startInstalled() async {
+        guard let (root, tenant) = trust(state) else { return }
+        await UpdateAgent.startInstalledApps(state: state, in: supervisor(tenant: tenant), serviceRoot: root, tenant: tenant)
+    }
+}
+
+/// The pinned root and the tenant from the device's last attestation, if it has attested.
+func trust(_ state: DeviceState) -> (Certificate, TenantID)? {
+    guard let credential = savedCredential(in: state),
+        let rootPEM = try? String(contentsOfFile: state.serviceRootPath, encoding: .utf8),
+        let root = try? Certificate(pemEncoded: rootPEM)
+    else { return nil }
+    return (root, credential.result.tenantId)
+}
+
+struct InstallCapability: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "install-capability",
+        abstract: "Install a development capability file (from `rampart device enable-development`).",
+        discussion: """
+            Checks that the file is signed by this device's tenant (its image-signing key, chaining \
+            to the pinned Rampart root), names this device and has not expired, then keeps it as \
+            <state-dir>/capability.json. `rampartd run` then opens the debug socket \
+            <state-dir>/debug.sock (0600) and accepts apps signed by the developer keys it lists. \
+            The device must have attested once (it needs its tenant and the pinned root).
+            """)
+    @OptionGroup var options: StateOptions
+    @Option(help: "The capability file.") var file: String
+    @Option(name: .customLong("monitor-socket"), help: "Use the security monitor on this socket instead of one in this process.")
+    var monitorSocket: String?
+
+    func run() async throws {
+        guard let bytes = FileManager.default.contents(atPath: file) else { throw ValidationError("cannot read \(file)") }
+        guard let (root, tenant) = trust(options.state) else {
+            throw ValidationError("this device has not attested yet: run `rampartd attest` or `rampartd run` first")
+        }
+        let monitor = try await options.launchedMonitor(socket: monitorSocket)
+        let mode = DevelopmentMode(state: options.state, root: root, device: try await monitor.identity().deviceId, tenant: tenant)
+        let capability: DeviceCapability
+        do {
+            capability = try await mode.install(bytes)
+        } catch let error as ImagePackageError {
+            throw ValidationError("refused: \(error.message) [\(error.code)]")
+        }
+        try options.emit(
+            capability,
+            "Development mode until \(capability.expiresAt.formatted(.iso8601)): \(capability.developerKeys.count) developer key(s); `rampartd run` opens \(mode.socketPath).")
     }
 }
 
@@ -338,11 +379,12 @@ struct Run: AsyncParsableCommand {
         log("device \(identity.deviceId) (\(identity.securityProcessor.rawValue)), software \(identity.softwareVersion), \(identity.measurements.count) measurements")
 
         let apps = RunningApps(state: options.state)
-        await apps.startAtBoot()
+        await apps.startInstalled()
         let policy = RenewalPolicy(initialBackoff: initialBackoff, maximumBackoff: maxBackoff)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await keepAttested(monitor, policy: policy, apps: apps) }
             group.addTask { try await keepUpdated(monitor, apps: apps) }
+            group.addTask { try await keepDebugSocket(monitor, apps: apps) }
             group.addTask {
                 for await signal in await UnixSignalsSequence(trapping: .sigterm, .sigint) {
                     log("\(signal): stopping")
@@ -411,6 +453,25 @@ struct Run: AsyncParsableCommand {
             }
             try await Task.sleep(for: .seconds(contactInterval * Double.random(in: 0.9...1.1)))
             checkNow = (try? await transport?.updateCheck())?.checkNow ?? false
+        }
+    }
+
+    /// While a valid development capability is installed, serves the debug socket; checks
+    /// again every 10 s, so a capability installed while running is picked up.
+    private func keepDebugSocket(_ monitor: MonitorClient, apps: RunningApps) async throws {
+        while !Task.isCancelled {
+            if let (root, tenant) = trust(options.state), let device = try? await monitor.identity().deviceId {
+                let mode = DevelopmentMode(state: options.state, root: root, device: device, tenant: tenant)
+                if await mode.current() != nil {
+                    try await DebugServer(mode: mode, apps: apps.supervisor(tenant: tenant)).run {
+                        log("development mode: debug socket at \(mode.socketPath)")
+                    }
+                    log("left development mode: cloud updates only")
+                    await apps.startInstalled()
+                    continue
+                }
+            }
+            try await Task.sleep(for: .seconds(10))
         }
     }
 

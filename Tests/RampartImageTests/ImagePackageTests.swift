@@ -38,7 +38,7 @@ import ZIPFoundation
         // A consistent ZIP whose payload is not what the metadata describes.
         let swapped = ImagePackage(
             metadataBytes: package.metadataBytes, metadata: package.metadata, manifest: package.manifest,
-            payload: Wasm.importing("rampart"), signature: nil)
+            payload: Wasm.importing("rampart", "gpio_set"), signature: nil)
         #expect(throws: ImagePackageError("payload_hash_mismatch", "")) { try ImagePackage(zipped: try swapped.zipped()) }
         #expect(throws: ImagePackageError("package_invalid", "")) { try ImagePackage(zipped: Data("not a zip".utf8)) }
     }
@@ -83,8 +83,9 @@ import ZIPFoundation
         func pack(_ wasm: Data) throws -> ImagePackage {
             try ImagePackage.app(manifest: Self.manifest(), wasm: wasm, version: "1.0.0", securityVersion: 1)
         }
-        _ = try pack(Wasm.importing("rampart"))
+        _ = try pack(Wasm.importing("rampart", "gpio_set"))
         _ = try pack(Wasm.importing("wasi_snapshot_preview1"))
+        #expect(throws: ImagePackageError("wasm_import_unknown", "")) { try pack(Wasm.importing("rampart", "reboot")) }
         #expect(throws: ImagePackageError("wasm_invalid", "")) { try pack(Data("not wasm".utf8)) }
         #expect(throws: ImagePackageError("wasm_invalid", "")) { try pack(Data(Wasm.command.dropLast(2))) }
         #expect(throws: ImagePackageError("wasm_import_unknown", "")) { try pack(Wasm.importing("env")) }

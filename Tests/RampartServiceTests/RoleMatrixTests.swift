@@ -34,6 +34,8 @@ import Testing
         { $0.includes(minimum) ? success : .forbidden }
     }
 
+    static let developerKey = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEss/WlcXIoGNJ0arC6R0iX2Khpu93\n28Ktprz9u3+ZLCKt8ItzlLYt9M5VGl7OpmsSmtRKxln+c+HrrJkisV6C7Q==\n-----END PUBLIC KEY-----\n"
+
     static let cases: [Case] = [
         Case(description: "role.add", expected: atLeast(.administrator, success: .ok)) { client, f in
             try await client.call(.post, "/v1/tenants/\(f.tenant)/roles", token: f.callerToken, json: AssignRoleRequest(user: "newcomer", role: .reader))
@@ -64,6 +66,11 @@ import Testing
         },
         Case(description: "device.release", expected: atLeast(.administrator, success: .noContent)) { client, f in
             try await client.call(.delete, "/v1/tenants/\(f.tenant)/devices/\(f.device)", token: f.callerToken)
+        },
+        Case(description: "device.enable-development", expected: atLeast(.administrator, success: .created)) { client, f in
+            try await client.call(
+                .post, "/v1/tenants/\(f.tenant)/devices/\(f.device)/development-capability", token: f.callerToken,
+                json: EnableDevelopmentRequest(developerKeys: [developerKey]))
         },
         Case(description: "product.create", expected: atLeast(.contributor, success: .created)) { client, f in
             try await client.call(.post, "/v1/tenants/\(f.tenant)/products", token: f.callerToken, json: CreateProductRequest(name: "New \(UUID())".prefix(40).description))

@@ -21,8 +21,8 @@ public enum Wasm {
 
     /// A WASI command that does nothing: `_start` with an empty body.
     public static let command = Data(header + voidType + oneFunction + export("_start", function: 0) + emptyBody)
-    public static func importing(_ module: String) -> Data {
-        Data(header + voidType + importFunction(module, "f") + oneFunction + export("_start", function: 1) + emptyBody)
+    public static func importing(_ module: String, _ name: String = "f") -> Data {
+        Data(header + voidType + importFunction(module, name) + oneFunction + export("_start", function: 1) + emptyBody)
     }
     public static let library = Data(header + voidType + oneFunction + export("main", function: 0) + emptyBody)
     /// A WASI command whose `_start` traps at once (`unreachable`): an app that crashes at start.

@@ -1,5 +1,6 @@
 public import Foundation
 public import RampartModel
+public import RampartImage
 import NIOHTTP1
 
 /// The API's routes as typed calls.
@@ -68,6 +69,9 @@ extension APIClient {
     }
     public func deploymentStatus(device: DeviceID, tenant: TenantID) async throws -> DeploymentStatusDocument {
         try await get("/v1/tenants/\(tenant)/devices/\(device)/deployment-status")
+    }
+    public func enableDevelopment(device: DeviceID, _ request: EnableDevelopmentRequest, tenant: TenantID) async throws -> CapabilityFile {
+        try await post("/v1/tenants/\(tenant)/devices/\(device)/development-capability", request)
     }
 
     // A device's own routes (mutual TLS: a client made with a credential)

@@ -6,8 +6,8 @@ import RampartModel
 struct AppCommands: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "app",
-        abstract: "Build app image packages.",
-        subcommands: [Pack.self]
+        abstract: "Build app image packages; make developer keys for sideloading.",
+        subcommands: [Pack.self, Keygen.self]
     )
 
     struct Pack: AsyncParsableCommand {
@@ -18,7 +18,9 @@ struct AppCommands: AsyncParsableCommand {
                 limit) and the module (it decodes, exports _start, imports only from \
                 wasi_snapshot_preview1 and rampart), then writes an unsigned package: a ZIP of \
                 metadata.json, manifest.json and payload, all stored uncompressed. Upload it with \
-                `rampart image add`; the service signs it.
+                `rampart image add`; the service signs it. With --sign-with the package is signed \
+                with a developer key instead, for `rampart device sideload` onto a device whose \
+                development capability lists that key; such a package cannot be added as an image.
                 """)
         @Flag(help: "Print machine-readable JSON.") var json = false
         @Option(help: "The app manifest (JSON).") var manifest: String
@@ -26,12 +28,19 @@ struct AppCommands: AsyncParsableCommand {
         @Option(help: "The image's version, e.g. 1.2.0.") var version: String
         @Option(name: .customLong("security-version"), help: "Anti-rollback security version (0–65535).") var securityVersion = 1
         @Option(help: "The package file to write.") var out: String
+        @Option(name: .customLong("sign-with"), help: "A developer key (from `rampart app keygen`) to sign the package for sideloading.")
+        var signWith: String?
 
         func run() async throws {
+            let developerKey = try signWith.map { path in
+                guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw CLIError("cannot read \(path)") }
+                return text
+            }
             guard let manifestBytes = FileManager.default.contents(atPath: manifest) else { throw CLIError("cannot read \(manifest)") }
             guard let wasmBytes = FileManager.default.contents(atPath: wasm) else { throw CLIError("cannot read \(wasm)") }
             try writePackage(to: out, json: json) {
-                try ImagePackage.app(manifest: manifestBytes, wasm: wasmBytes, version: version, securityVersion: securityVersion)
+                let package = try ImagePackage.app(manifest: manifestBytes, wasm: wasmBytes, version: version, securityVersion: securityVersion)
+                return try developerKey.map { try package.signedByDeveloper(privateKeyPEM: $0, at: Date()) } ?? package
             } describe: { metadata in
                 "Packed \(metadata.name) \(metadata.version) (component \(metadata.componentId), security version \(metadata.securityVersion)) into \(out): payload \(metadata.payload.length) bytes, SHA-256 \(metadata.payload.sha256)."
             }

@@ -5,8 +5,11 @@ import RampartModel
 struct DeviceCommands: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "device",
-        abstract: "Claim devices into the tenant, list, show, move between device groups, release.",
-        subcommands: [Claim.self, List.self, Show.self, ShowDeploymentStatus.self, Update.self, Release.self]
+        abstract: "Claim devices into the tenant, list, show, move between device groups, release; development mode.",
+        subcommands: [
+            Claim.self, List.self, Show.self, ShowDeploymentStatus.self, Update.self, Release.self, EnableDevelopment.self,
+            EnableCloudTest.self, Sideload.self, DeviceApp.self,
+        ]
     )
 
     struct Claim: AsyncParsableCommand {

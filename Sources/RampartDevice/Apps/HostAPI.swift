@@ -124,22 +124,23 @@ struct HostAPI {
     }
 
     func link(into imports: inout Imports, store: Store, prologue: @escaping (borrowing Caller) throws -> Void) {
-        let calls: [(String, Int, (HostCall) throws -> Int32)] = [
-            ("event_wait", 4, eventWait),
-            ("system_events_subscribe", 0, subscribe),
-            ("update_defer", 1, deferUpdate),
-            ("gpio_set", 2, gpioSet),
-            ("gpio_get", 1, gpioGet),
-            ("uart_write", 4, uartWrite),
-            ("uart_read", 4, uartRead),
-            ("i2c_transfer", 7, i2cTransfer),
-            ("spi_transfer", 5, spiTransfer),
-            ("adc_read", 1, adcRead),
-            ("pwm_set", 3, pwmSet),
-            ("https_request", 10, httpsRequest),
-            ("app_send", 4, appSend),
+        let calls: [String: (HostCall) throws -> Int32] = [
+            "event_wait": eventWait,
+            "system_events_subscribe": subscribe,
+            "update_defer": deferUpdate,
+            "gpio_set": gpioSet,
+            "gpio_get": gpioGet,
+            "uart_write": uartWrite,
+            "uart_read": uartRead,
+            "i2c_transfer": i2cTransfer,
+            "spi_transfer": spiTransfer,
+            "adc_read": adcRead,
+            "pwm_set": pwmSet,
+            "https_request": httpsRequest,
+            "app_send": appSend,
         ]
-        for (name, arity, body) in calls {
+        for (name, arity) in WasmPayloadCheck.hostFunctions {
+            guard let body = calls[name] else { preconditionFailure("rampart.\(name) has no implementation") }
             let function = Function(store: store, parameters: Array(repeating: .i32, count: arity), results: [.i32]) { caller, args in
                 try prologue(caller)
                 guard case .memory(let memory) = caller.instance?.export("memory") else {

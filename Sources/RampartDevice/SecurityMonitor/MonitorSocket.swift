@@ -1,6 +1,4 @@
 public import Foundation
-import NIOCore
-import NIOPosix
 public import RampartModel
 
 // The security monitor's socket: a Unix stream socket (mode 0660, so a runtime running as
@@ -33,44 +31,8 @@ public enum MonitorServer {
     public static func run(
         _ monitor: any SecurityMonitorInterface, socketPath: String, ready: @Sendable () -> Void = {}
     ) async throws {
-        // Created 0600 (umask), then opened to the group: never briefly open to everyone.
-        let previous = umask(0o177)
-        let server: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
-        do {
-            server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                .bind(unixDomainSocketPath: socketPath, cleanupExistingSocketFile: true) { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
-                    }
-                }
-            umask(previous)
-        } catch {
-            umask(previous)
-            throw error
-        }
-        chmod(socketPath, 0o660)
-        ready()
-        try await withThrowingDiscardingTaskGroup { group in
-            try await server.executeThenClose { connections in
-                for try await connection in connections {
-                    group.addTask { try? await serve(connection, monitor) }
-                }
-            }
-        }
-    }
-
-    private static func serve(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>, _ monitor: any SecurityMonitorInterface) async throws {
-        try await connection.executeThenClose { inbound, outbound in
-            var lines = LineBuffer()
-            for try await chunk in inbound {
-                guard try lines.append(chunk) else { continue }
-                while let line = lines.next() {
-                    let response = await answer(line, monitor)
-                    var out = ByteBuffer(bytes: Array(try JSONEncoder.rampart.encode(response)))
-                    out.writeInteger(UInt8(ascii: "\n"))
-                    try await outbound.write(out)
-                }
-            }
+        try await LineSocket.serve(path: socketPath, mode: 0o660, lineLimit: monitorLineLimit, ready: ready) { line in
+            (try? JSONEncoder.rampart.encode(await answer(line, monitor))) ?? Data()
         }
     }
 
@@ -134,56 +96,18 @@ public struct MonitorClient: SecurityMonitorInterface {
     }
 
     private func call(_ request: MonitorRequest) async throws -> MonitorResponse {
-        let channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
+        let line: [UInt8]
         do {
-            channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                .connect(unixDomainSocketPath: socketPath) { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
-                    }
-                }
-        } catch {
-            throw DeviceError(code: "monitor_unreachable", message: "cannot reach the security monitor at \(socketPath): \(error)")
+            line = try await LineSocket.call(path: socketPath, request: try JSONEncoder.rampart.encode(request), lineLimit: monitorLineLimit)
+        } catch let error as DeviceError where error.code == "socket_unreachable" {
+            throw DeviceError(code: "monitor_unreachable", message: "cannot reach the security monitor: \(error.message)")
         }
-        let response: MonitorResponse = try await channel.executeThenClose { inbound, outbound in
-            var out = ByteBuffer(bytes: Array(try JSONEncoder.rampart.encode(request)))
-            out.writeInteger(UInt8(ascii: "\n"))
-            try await outbound.write(out)
-            var lines = LineBuffer()
-            for try await chunk in inbound {
-                guard try lines.append(chunk), let line = lines.next() else { continue }
-                guard let response = try? JSONDecoder.rampart.decode(MonitorResponse.self, from: Data(line)) else {
-                    throw DeviceError(code: "monitor_protocol", message: "the monitor's answer is not JSON")
-                }
-                return response
-            }
-            throw DeviceError(code: "monitor_protocol", message: "the monitor closed the connection without answering")
+        guard let response = try? JSONDecoder.rampart.decode(MonitorResponse.self, from: Data(line)) else {
+            throw DeviceError(code: "monitor_protocol", message: "the monitor's answer is not JSON")
         }
         if let code = response.error {
             throw DeviceError(code: code, message: response.message ?? code)
         }
         return response
-    }
-}
-
-/// Splits a byte stream into newline-terminated lines, refusing overlong ones.
-struct LineBuffer {
-    private var pending: [UInt8] = []
-
-    /// Adds `chunk`; true when at least one complete line is waiting.
-    mutating func append(_ chunk: ByteBuffer) throws -> Bool {
-        pending.append(contentsOf: chunk.readableBytesView)
-        let complete = pending.contains(UInt8(ascii: "\n"))
-        guard complete || pending.count <= monitorLineLimit else {
-            throw DeviceError(code: "monitor_protocol", message: "a line longer than \(monitorLineLimit) bytes")
-        }
-        return complete
-    }
-
-    mutating func next() -> [UInt8]? {
-        guard let end = pending.firstIndex(of: UInt8(ascii: "\n")) else { return nil }
-        let line = Array(pending[..<end])
-        pending.removeSubrange(...end)
-        return line
     }
 }

@@ -21,7 +21,7 @@ public struct API: Sendable {
 
     /// Every route the service serves.
     public var endpoints: [Endpoint] {
-        publicEndpoints + tenantEndpoints + userEndpoints + fleetEndpoints + caEndpoints + imageEndpoints + deploymentEndpoints + updateRepositoryEndpoints + releaseEndpoints + attestationEndpoints + mutualTLSEndpoints
+        publicEndpoints + tenantEndpoints + userEndpoints + fleetEndpoints + caEndpoints + imageEndpoints + developmentEndpoints + deploymentEndpoints + updateRepositoryEndpoints + releaseEndpoints + attestationEndpoints + mutualTLSEndpoints
     }
 
     /// Registers ``endpoints`` on `router`, recording a failed mutating call in the audit
