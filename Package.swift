@@ -108,6 +108,8 @@ let package = Package(
         ),
         // libtss2 (TPM 2.0 ESYS) from Debian's libtss2-dev, for the TPM security processor.
         .systemLibrary(name: "CTSS2", pkgConfig: "tss2-esys", providers: [.apt(["libtss2-dev"])]),
+        // Linux GPIO (uAPI v2), I2C and spidev ioctls, for peripherals on real boards.
+        .target(name: "CLinuxPeripherals"),
         .target(
             name: "RampartDevice",
             dependencies: [
@@ -116,6 +118,7 @@ let package = Package(
                 "RampartImage",
                 "RampartTUF",
                 "CTSS2",
+                "CLinuxPeripherals",
                 .product(name: "WasmKit", package: "WasmKit"),
                 .product(name: "WasmKitWASI", package: "WasmKit"),
                 .product(name: "WASI", package: "WasmKit"),
@@ -132,6 +135,7 @@ let package = Package(
         .target(
             name: "RampartCLI",
             dependencies: [
+                .product(name: "WAT", package: "WasmKit"),
                 "RampartModel",
                 "RampartService",
                 "RampartDevice",

@@ -220,14 +220,24 @@ final class RunningApps: Sendable {
             if let current { return current }
             let made = AppSupervisor(
                 environment: AppEnvironment(
-                    directory: URL(fileURLWithPath: state.appsDirectory), network: network, tenantID: tenant,
-                    logger: Logger(label: "rampartd.apps")))
+                    directory: URL(fileURLWithPath: state.appsDirectory), peripherals: peripherals(), network: network,
+                    tenantID: tenant, logger: Logger(label: "rampartd.apps")))
             current = made
             return made
         }
     }
 
     var current: AppSupervisor? { supervisor.withLock { $0 } }
+
+    /// The board: Linux devices as <state-dir>/peripherals.json maps them, else simulated.
+    func peripherals() -> any PeripheralProvider {
+        guard let data = FileManager.default.contents(atPath: "\(state.directory)/peripherals.json") else { return SimulatedBoard() }
+        guard let map = try? JSONDecoder().decode(LinuxPeripheralMap.self, from: data) else {
+            print("rampartd: \(state.directory)/peripherals.json is not a peripheral map; apps get a simulated board")
+            return SimulatedBoard()
+        }
+        return LinuxPeripherals(map: map)
+    }
 
     /// Starts the installed apps (at boot, after leaving development mode), when an earlier
     /// attestation named the tenant and pinned the root their signatures lead to.
