@@ -3,9 +3,14 @@
  *
  * An app is a WASI preview 1 command: `main` runs once when the app starts; return from it
  * (or call exit) to end the app. Standard output and error go to the app's log
- * (`rampart device app logs`). There is no environment, and no file system except
- * `/storage` when the manifest declares MutableStorage (a hard quota: writes past it fail
- * with ENOSPC). Clocks have millisecond resolution.
+ * (`rampart device app logs`; at most 1 MiB per run, the rest is dropped). There is no
+ * environment, and no file system except `/storage` when the manifest declares
+ * MutableStorage (1–65536 KiB, a hard quota: each file or directory costs its size plus 256
+ * bytes; growth past it fails with ENOSPC, seeking past it with EINVAL; at most 64 files
+ * open). One read or write moves at most 16 MiB, and a read's buffers may not overlap its
+ * iovec array (EFAULT). Clocks have millisecond resolution. `sleep` and friends return early
+ * when the app is asked to stop, so it can see RAMPART_EVENT_TERMINATE. WASI calls not
+ * listed in the runtime's docs (sockets, links, renumbering, setting times) return ENOSYS.
  *
  * Every function below is granted by a capability in app_manifest.json. Calling one the
  * manifest does not declare returns RAMPART_EDENIED; the runtime logs and counts it.
@@ -14,7 +19,8 @@
  * RAMPART_EINVAL.
  *
  * CPU: an app spends "fuel" (about one unit per WebAssembly instruction) from a budget of
- * Limits.CpuFuelPerSecond (default 50,000,000) that refills while time passes, up to one
+ * Limits.CpuFuelPerSecond (1,000–2,000,000,000; default 50,000,000) that refills while time
+ * passes, up to one
  * second's worth. An app that runs longer than that without calling the host — waiting for
  * an event, sleeping, any call below — is stopped, as is one whose memory would grow past
  * Limits.MemoryKB. A stopped or crashed app is restarted with exponential backoff (1 s,
@@ -101,8 +107,9 @@ RAMPART_IMPORT(pwm_set) int32_t rampart_pwm_set(uint32_t channel, uint32_t perio
 #define RAMPART_HTTPS_DEVICE_AUTH 1u
 
 /* AllowedConnections: ["host.example.com", …] — exact host names, compared without case;
- * no wildcards; any port. An https:// URL only. Returns the HTTP status; copies up to cap
- * bytes of the response body into resp and stores its full length in *resp_len. */
+ * no wildcards; any port. An https:// URL only; redirects are not followed. Returns the HTTP
+ * status; copies up to cap bytes of the response body into resp and stores its full length
+ * in *resp_len. A response body over 1 MiB fails the call with RAMPART_EIO. */
 RAMPART_IMPORT(https_request)
 int32_t rampart_https_request(const char *method, uint32_t method_len, const char *url, uint32_t url_len,
                               const uint8_t *body, uint32_t body_len, uint32_t flags,

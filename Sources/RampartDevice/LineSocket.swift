@@ -5,27 +5,31 @@ import NIOPosix
 /// A Unix stream socket carrying one JSON object per line each way, one answer per request:
 /// the security monitor's socket and the development-mode debug socket.
 enum LineSocket {
-    /// Serves `path` until the task is cancelled. The socket is created 0600 (umask) and then
-    /// opened to `mode`, never briefly to everyone.
+    /// Serves `path` until the task is cancelled. The socket is bound inside a fresh 0700
+    /// directory, given `mode`, and only then renamed into place: never briefly open to
+    /// everyone, and without touching the process's umask.
     static func serve(
         path: String, mode: mode_t, lineLimit: Int, ready: @Sendable () -> Void = {},
         answer: @escaping @Sendable ([UInt8]) async -> Data
     ) async throws {
-        let previous = umask(0o177)
-        let server: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
-        do {
-            server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                .bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true) { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
-                    }
-                }
-            umask(previous)
-        } catch {
-            umask(previous)
-            throw error
+        let staging = "\(path).staging-\(getpid())"
+        try? FileManager.default.removeItem(atPath: staging)
+        guard mkdir(staging, 0o700) == 0 else {
+            throw DeviceError(code: "socket_failed", message: "cannot create \(staging): \(String(cString: strerror(errno)))")
         }
-        chmod(path, mode)
+        defer { rmdir(staging) }
+        let server: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
+        server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .bind(unixDomainSocketPath: "\(staging)/socket", cleanupExistingSocketFile: true) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                }
+            }
+        guard chmod("\(staging)/socket", mode) == 0, rename("\(staging)/socket", path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            try? await server.channel.close()
+            throw DeviceError(code: "socket_failed", message: "cannot put the socket at \(path): \(reason)")
+        }
         ready()
         defer { unlink(path) }
         try await withThrowingDiscardingTaskGroup { group in

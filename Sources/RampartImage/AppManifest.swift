@@ -89,6 +89,12 @@ public struct AppManifest: Codable, Sendable, Equatable {
         guard (64...262_144).contains(limits.memoryKB) else {
             throw ImagePackageError("manifest_invalid", "Limits.MemoryKB must be between 64 and 262144")
         }
+        if let fuel = limits.cpuFuelPerSecond, !(1_000...2_000_000_000).contains(fuel) {
+            throw ImagePackageError("manifest_invalid", "Limits.CpuFuelPerSecond must be between 1000 and 2000000000")
+        }
+        if let storage = capabilities.mutableStorage, !(1...65_536).contains(storage.sizeKB) {
+            throw ImagePackageError("manifest_invalid", "MutableStorage.SizeKB must be between 1 and 65536")
+        }
     }
 
     private static func requireKnown(_ object: [String: Any], _ known: [String], at place: String) throws {

@@ -108,7 +108,15 @@ final class MemoryLimiter: ResourceLimiter {
         }
         return true
     }
-    func limitTableGrowth(to desired: Int) throws -> Bool { desired <= 100_000 }
+    /// Table entries live outside `Limits.MemoryKB`, so all tables together get one budget.
+    /// WasmKit asks per table with the size it wants, so every request is counted in full —
+    /// growing one table counts its old entries again, which errs on the side of refusing.
+    static let tableEntryBudget = 100_000
+    private let tableEntries = Atomic<Int>(0)
+    func limitTableGrowth(to desired: Int) throws -> Bool {
+        let total = tableEntries.add(max(0, desired), ordering: .relaxed).newValue
+        return total <= Self.tableEntryBudget
+    }
 }
 
 /// The CPU budget: fuel is a bucket refilled at `perSecond` while wall time passes and capped

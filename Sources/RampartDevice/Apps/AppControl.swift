@@ -88,10 +88,11 @@ final class AppControl: @unchecked Sendable {
         }
     }
 
-    /// Sleeps until `deadline`, or throws as soon as the app is forced off.
+    /// Sleeps until `deadline`; returns early once the app is asked to stop (so it can see its
+    /// terminate event) and throws as soon as it is forced off.
     func sleep(until deadline: Date) throws {
         try locked {
-            while !forcedOff && Date() < deadline { _ = condition.wait(until: deadline) }
+            while !forcedOff && !stopRequested && Date() < deadline { _ = condition.wait(until: deadline) }
             if forcedOff { throw AppForcedOff() }
         }
     }
@@ -99,7 +100,7 @@ final class AppControl: @unchecked Sendable {
     /// Asks the app to stop: a terminate event it can see.
     func requestStop() {
         locked { stopRequested = true }
-        post(.terminate)
+        post(.terminate)  // broadcasts: a sleeper wakes too
     }
 
     /// Ends the app at its next host call (and wakes it if it waits in one); a loop that

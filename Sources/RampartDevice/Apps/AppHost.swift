@@ -1,20 +1,26 @@
 public import Foundation
 import RampartImage
-import WasmKit
+@_spi(Fuzzing) import WasmKit  // Module.dropStartFunction, Store.resourceLimiter
 import WasmKitWASI
 import WASI
 
 /// Checks a module the way the device will run it, before an install switches to it.
 public enum AppHost {
     /// Compiles every function (WasmKit checks types only when it compiles), links WASI and
-    /// the host API as the container will, and instantiates — nothing runs (a start section
-    /// would: the intake check refuses none, WasmKit runs it at instantiation, and the host
-    /// functions here refuse to be called).
+    /// the host API as the container will, and instantiates under the container's largest
+    /// limits. Nothing of the app runs: its start section is dropped, WASI has no files and
+    /// no standard streams, and the host functions here refuse to be called.
     public static func validate(_ wasm: Data) throws {
-        let module = try parseWasm(bytes: Array(wasm))
-        let engine = Engine(configuration: EngineConfiguration(compilationMode: .eager))
+        var module = try parseWasm(bytes: Array(wasm))
+        module.dropStartFunction()
+        let engine = Engine(configuration: EngineConfiguration(compilationMode: .eager, fuelMetering: true))
         let store = Store(engine: engine)
-        try WASIBridgeToHost(fileSystem: .host()).runAndClose { wasi in
+        store.resourceLimiter = MemoryLimiter(limitBytes: 262_144 * 1024)
+        store.fuel = Fuel(remaining: 1_000_000)
+        let null = open("/dev/null", O_RDWR | O_CLOEXEC)
+        guard null >= 0 else { throw DeviceError(code: "validation", message: "cannot open /dev/null") }
+        defer { close(null) }
+        try WASIBridgeToHost(stdin: null, stdout: null, stderr: null).runAndClose { wasi in
             var imports = Imports()
             wasi.link(to: &imports, store: store)
             for (name, arity) in WasmPayloadCheck.hostFunctions {

@@ -176,12 +176,13 @@ public final class AppSupervisor: Sendable {
     public func stop(_ component: ComponentID) async -> AppExit? {
         let running: (AppControl, Int)? = entries.withLock { entries in
             guard var entry = entries[component] else { return nil }
+            entry.generation += 1  // cancels a pending restart, and one a failure racing this stop would schedule
             guard let control = entry.control else {
-                entry.generation += 1  // cancels a pending restart
                 entry.state = .stopped
                 entries[component] = entry
                 return nil
             }
+            entries[component] = entry
             return (control, entry.runs)
         }
         guard let (control, run) = running else { return nil }

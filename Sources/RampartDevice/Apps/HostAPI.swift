@@ -162,6 +162,9 @@ struct HostAPI {
     /// payload in `buf` and the payload's full length in `*len`. A negative timeout waits.
     func eventWait(_ call: HostCall) throws -> Int32 {
         let timeout = call.int(0)
+        // Check the buffers first: a bad pointer must not cost the app its event.
+        try call.write([], to: 1, capacity: 2)
+        try call.store(0, at: 3)
         guard let event = try control.next(timeout: timeout < 0 ? nil : Double(timeout) / 1000) else { return 0 }
         let payload = event.payload
         try call.write(payload, to: 1, capacity: 2)
@@ -286,7 +289,7 @@ struct HostAPI {
         let body = try call.bytes(4, 5)
         guard let network = environment.network else { throw HostFailure.io }
         let request = AppHTTPSRequest(method: method, url: url, body: body, deviceAuthentication: deviceAuthentication)
-        let outcome = Blocking.wait(timeout: Self.httpsTimeout) { try await network.send(request) }
+        let outcome = try Blocking.wait(timeout: Self.httpsTimeout, control: control) { try await network.send(request) }
         switch outcome {
         case nil:
             throw HostFailure.timedOut
@@ -320,17 +323,27 @@ enum Blocking {
         var value: Result<T, any Error>?
     }
 
-    /// The result, or nil after `timeout` (the work is cancelled).
-    static func wait<T: Sendable>(timeout: TimeInterval, _ work: @escaping @Sendable () async throws -> T) -> Result<T, any Error>? {
+    /// The result, or nil after `timeout` (the work is cancelled); throws at once when the
+    /// app is forced off meanwhile.
+    static func wait<T: Sendable>(
+        timeout: TimeInterval, control: AppControl, _ work: @escaping @Sendable () async throws -> T
+    ) throws -> Result<T, any Error>? {
         let box = Box<T>()
         let done = DispatchSemaphore(value: 0)
         let task = Task {
             do { box.value = .success(try await work()) } catch { box.value = .failure(error) }
             done.signal()
         }
-        guard done.wait(timeout: .now() + timeout) == .success else {
-            task.cancel()
-            return nil
+        let deadline = DispatchTime.now() + timeout
+        while done.wait(timeout: min(deadline, .now() + 0.1)) == .timedOut {
+            if control.isForcedOff {
+                task.cancel()
+                throw AppForcedOff()
+            }
+            if DispatchTime.now() >= deadline {
+                task.cancel()
+                return nil
+            }
         }
         return box.value
     }

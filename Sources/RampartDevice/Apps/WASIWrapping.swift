@@ -21,6 +21,14 @@ enum WASIWrapping {
         static let noSpace: UInt32 = 51
         static let noSystemCall: UInt32 = 52
         static let notCapable: UInt32 = 76
+        static let tooManyFiles: UInt32 = 33
+        static let invalid: UInt32 = 28
+    }
+
+    /// Per app instance, touched only on its thread.
+    final class Counters {
+        var openFiles = 0
+        var logBytes: UInt64 = 0
     }
 
     /// A stretch of guest memory a call reads or writes, named by its arguments' positions.
@@ -31,11 +39,21 @@ enum WASIWrapping {
         case span(pointer: Int, length: Int)
         /// `args[count]` records of `size` bytes at `args[pointer]`.
         case records(pointer: Int, count: Int, size: UInt64)
-        /// An iovec array (`args[count]` × {ptr, len}) and every buffer it names.
-        case iovecs(pointer: Int, count: Int)
+        /// An iovec array (`args[count]` × {ptr, len}) and every buffer it names, at most
+        /// `maximumTransfer` bytes in all. WasmKit reads each iovec only when it reaches it, so
+        /// for a read (`into`) no buffer may overlap the array: data read into the first
+        /// would otherwise rewrite the second after it was checked.
+        case iovecs(pointer: Int, count: Int, into: Bool)
         /// The argv (or environ) table and its strings: sizes known from the app's arguments.
         case table(pointer: Int, buffer: Int, strings: [String])
     }
+
+    /// The most one read or write may move (WasmKit counts a call's bytes in 32 bits).
+    static let maximumTransfer: UInt64 = 16 << 20
+    /// Files an app may hold open at once, beside its standard streams and `/storage`.
+    static let openFileLimit = 64
+    /// Output an app's run may add to its log; the rest is dropped.
+    static let logBytesPerRun = 1 << 20
 
     static func regions(arguments: [String]) -> [String: [Region]] {
         [
@@ -53,16 +71,16 @@ enum WASIWrapping {
             "fd_fdstat_set_flags": [],
             "fd_filestat_get": [.fixed(pointer: 1, size: 64)],
             "fd_filestat_set_size": [],
-            "fd_pread": [.iovecs(pointer: 1, count: 2), .fixed(pointer: 4, size: 4)],
+            "fd_pread": [.iovecs(pointer: 1, count: 2, into: true), .fixed(pointer: 4, size: 4)],
             "fd_prestat_get": [.fixed(pointer: 1, size: 8)],
             "fd_prestat_dir_name": [.span(pointer: 1, length: 2)],
-            "fd_pwrite": [.iovecs(pointer: 1, count: 2), .fixed(pointer: 4, size: 4)],
-            "fd_read": [.iovecs(pointer: 1, count: 2), .fixed(pointer: 3, size: 4)],
+            "fd_pwrite": [.iovecs(pointer: 1, count: 2, into: false), .fixed(pointer: 4, size: 4)],
+            "fd_read": [.iovecs(pointer: 1, count: 2, into: true), .fixed(pointer: 3, size: 4)],
             "fd_readdir": [.span(pointer: 1, length: 2), .fixed(pointer: 4, size: 4)],
             "fd_seek": [.fixed(pointer: 3, size: 8)],
             "fd_sync": [],
             "fd_tell": [.fixed(pointer: 1, size: 8)],
-            "fd_write": [.iovecs(pointer: 1, count: 2), .fixed(pointer: 3, size: 4)],
+            "fd_write": [.iovecs(pointer: 1, count: 2, into: false), .fixed(pointer: 3, size: 4)],
             "path_create_directory": [.span(pointer: 1, length: 2)],
             "path_filestat_get": [.span(pointer: 2, length: 3), .fixed(pointer: 4, size: 64)],
             "path_open": [.span(pointer: 2, length: 3), .fixed(pointer: 8, size: 4)],
@@ -81,6 +99,7 @@ enum WASIWrapping {
         control: AppControl, logger: Logger, app: String, prologue: @escaping (borrowing Caller) throws -> Void
     ) {
         let regions = regions(arguments: arguments)
+        let counters = Counters()
         for (name, function) in wasi.hostFunctions(capabilities: WASICapability.all) {
             let original = function.implementation
             let checks = regions[name]
@@ -96,10 +115,40 @@ enum WASIWrapping {
                     control.recordDenial("MutableStorage")
                     logger.warning("denied: file access without MutableStorage", metadata: ["app": "\(app)"])
                     return [.i32(Errno.notCapable)]
-                case "fd_write", "fd_pwrite":
-                    if args[0].i32 > 2, let storage, !storage.admits(Self.iovecBytes(args[1].i32, args[2].i32, memory)) {
-                        return [.i32(Errno.noSpace)]
+                case "path_open":
+                    guard counters.openFiles < openFileLimit else { return [.i32(Errno.tooManyFiles)] }
+                    let result = try original(memory, args)
+                    if result.first?.i32 == 0 { counters.openFiles += 1 }
+                    return result
+                case "fd_close":
+                    let result = try original(memory, args)
+                    if result.first?.i32 == 0, args[0].i32 > 3 { counters.openFiles = max(0, counters.openFiles - 1) }
+                    return result
+                case "fd_write" where args[0].i32 == 1 || args[0].i32 == 2:
+                    let bytes = Self.iovecBytes(args[1].i32, args[2].i32, memory)
+                    counters.logBytes += bytes
+                    if counters.logBytes > UInt64(logBytesPerRun) {
+                        // Over this run's share of the log: dropped, but the app sees it written.
+                        memory.withUnsafeMutableBufferPointer(offset: UInt(args[3].i32), count: 4) {
+                            $0.storeBytes(of: UInt32(bytes).littleEndian, toByteOffset: 0, as: UInt32.self)
+                        }
+                        return [.i32(0)]
                     }
+                case "fd_write":
+                    if let storage, !storage.admits(Self.iovecBytes(args[1].i32, args[2].i32, memory)) { return [.i32(Errno.noSpace)] }
+                case "fd_pwrite":
+                    // Charged up to its end, so writing far past a file's end cannot make a sparse file beyond the quota.
+                    let end = args[3].i64.addingReportingOverflow(Self.iovecBytes(args[1].i32, args[2].i32, memory))
+                    if let storage, end.overflow || !storage.admits(end.partialValue) { return [.i32(Errno.noSpace)] }
+                case "fd_seek" where storage != nil && args[0].i32 > 3:
+                    // No position past the quota: a write there would make a sparse file larger than it.
+                    let result = try original(memory, args)
+                    let position = memory.withUnsafeBufferPointer(offset: UInt(args[3].i32), count: 8) {
+                        $0.loadUnaligned(fromByteOffset: 0, as: UInt64.self).littleEndian
+                    }
+                    guard result.first?.i32 == 0, let storage, position > UInt64(storage.limitBytes) else { return result }
+                    _ = try original(memory, [args[0], .i64(UInt64(storage.limitBytes)), .i32(0), args[3]])
+                    return [.i32(Errno.invalid)]
                 case "fd_allocate":
                     if let storage, !storage.admits(args[2].i64) { return [.i32(Errno.noSpace)] }
                 case "fd_filestat_set_size":
@@ -126,13 +175,17 @@ enum WASIWrapping {
                 guard fits(args[pointer].i32, UInt64(args[length].i32)) else { return false }
             case .records(let pointer, let count, let bytes):
                 guard fits(args[pointer].i32, UInt64(args[count].i32) * bytes) else { return false }
-            case .iovecs(let pointer, let count):
-                let base = args[pointer].i32, n = UInt64(args[count].i32)
-                guard fits(base, n * 8) else { return false }
+            case .iovecs(let pointer, let count, let into):
+                let base = UInt64(args[pointer].i32), n = UInt64(args[count].i32)
+                guard n <= 1024, fits(UInt32(base), n * 8) else { return false }
+                var total: UInt64 = 0
                 for index in 0..<n {
-                    let (buffer, length) = iovec(at: UInt64(base) + index * 8, memory)
+                    let (buffer, length) = iovec(at: base + index * 8, memory)
                     guard fits(buffer, UInt64(length)) else { return false }
+                    total += UInt64(length)
+                    if into, UInt64(buffer) < base + n * 8, base < UInt64(buffer) + UInt64(length) { return false }
                 }
+                guard total <= maximumTransfer else { return false }
             case .table(let pointer, let buffer, let strings):
                 let bytes = strings.reduce(0) { $0 + UInt64($1.utf8.count) + 1 }
                 guard fits(args[pointer].i32, UInt64(strings.count) * 4), fits(args[buffer].i32, bytes) else { return false }
@@ -165,11 +218,15 @@ struct StorageQuota: Sendable {
         growth <= UInt64(limitBytes) && UInt64(usedBytes()) + growth <= UInt64(limitBytes)
     }
 
+    /// Each file and directory costs its size plus `entryBytes`, so empty files and
+    /// directories are not free.
+    static let entryBytes = 256
+
     func usedBytes() -> Int {
         guard let walker = FileManager.default.enumerator(at: directory, includingPropertiesForKeys: [.fileSizeKey]) else { return 0 }
         var total = 0
         for case let url as URL in walker {
-            total += (try? url.resourceValues(forKeys: [.fileSizeKey]).fileSize) ?? 0
+            total += Self.entryBytes + ((try? url.resourceValues(forKeys: [.fileSizeKey]).fileSize) ?? 0)
         }
         return total
     }

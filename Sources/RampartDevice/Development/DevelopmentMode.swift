@@ -142,6 +142,11 @@ public struct DebugServer: Sendable {
     }
 
     func answer(_ line: [UInt8], capability: DeviceCapability, leaving: AsyncStream<Void>.Continuation) async -> DebugResponse {
+        // The capability is checked at every request: past its expiry the socket closes.
+        guard await mode.current() != nil else {
+            leaving.yield()
+            return DebugResponse(message: "the development capability has expired or was removed; the debug socket closes", error: "capability_expired")
+        }
         guard let request = try? JSONDecoder.rampart.decode(DebugRequest.self, from: Data(line)) else {
             return DebugResponse(message: "send {\"command\": list|start|stop|logs|sideload|enable-cloud-test, …}", error: "bad_request")
         }
@@ -166,7 +171,8 @@ public struct DebugServer: Sendable {
                 default:
                     let text = (try? String(contentsOf: apps.environment.logFile(status.componentId), encoding: .utf8)) ?? ""
                     let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
-                    return DebugResponse(log: lines.suffix(max(1, request.lines ?? 100) + 1).joined(separator: "\n"))
+                    let wanted = min(max(1, request.lines ?? 100), 10_000)
+                    return DebugResponse(log: lines.suffix(wanted + 1).joined(separator: "\n"))
                 }
             case .sideload:
                 guard let bytes = request.package.flatMap({ Data(base64Encoded: $0) }) else {

@@ -18,7 +18,10 @@ enum TestApp {
 
     /// A module importing `proc_exit`, `fd_write`, `path_open` and every host function, with
     /// one page of memory holding `data` at offset 0 and `_start` running `body`.
-    static func module(data: [(Int, String)] = [], body: String, memoryPages: Int = 1, maxPages: Int? = nil, extra: String = "") throws -> Data {
+    static func module(
+        data: [(Int, String)] = [], body: String, memoryPages: Int = 1, maxPages: Int? = nil, imports more: String = "",
+        extra: String = ""
+    ) throws -> Data {
         let imports = arity.keys.sorted().map { name in
             let params = String(repeating: " i32", count: arity[name]!)
             return #"(import "rampart" "\#(name)" (func $\#(name) (param\#(params)) (result i32)))"#
@@ -31,6 +34,7 @@ enum TestApp {
               (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
               (import "wasi_snapshot_preview1" "path_open" (func $path_open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
               \(imports)
+              \(more)
               \(memory)
               \(segments)
               \(extra)

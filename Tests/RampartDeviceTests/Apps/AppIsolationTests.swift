@@ -142,4 +142,78 @@ import Testing
         #expect(await bench.supervisor.announceUpdate(installsAt: installsAt, answerWithin: 0.5) == nil)
         await bench.cleanUp()
     }
+
+    /// Ways to abuse WASI the review found: a read whose first buffer overlaps its own iovec
+    /// array, one call moving more than 16 MiB, opening files without end. Each is refused.
+    @Test func wasiAbuseIsRefused() async throws {
+        let bench = try AppBench()
+        let manifest = try TestApp.manifest(capabilities: #"{"MutableStorage": {"SizeKB": 64}}"#, memoryKB: 8192)
+        // fd_read(0, iovs = 0, 2, &n): iovec 0's buffer (0, 16 bytes) covers the iovec array itself.
+        let overlapping = try TestApp.module(
+            data: [(0, "\\00\\00\\00\\00\\10\\00\\00\\00\\40\\00\\00\\00\\04\\00\\00\\00")],
+            body: """
+                (call $exit (i32.add (i32.const 100)
+                  (call $fd_read (i32.const 0) (i32.const 0) (i32.const 2) (i32.const 128))))
+                """,
+            imports: #"(import "wasi_snapshot_preview1" "fd_read" (func $fd_read (param i32 i32 i32 i32) (result i32)))"#)
+        #expect(try await bench.run(manifest, overlapping) == .exited(100 + 21))
+        // fd_write(1, …) of five 4 MiB buffers: 20 MiB in one call.
+        var iovecs = ""
+        for _ in 0..<5 { iovecs += "\\00\\00\\01\\00\\00\\00\\40\\00" }
+        let huge = try TestApp.module(
+            data: [(0, iovecs)],
+            body: "(call $exit (i32.add (i32.const 100) (call $fd_write (i32.const 1) (i32.const 0) (i32.const 5) (i32.const 64))))",
+            memoryPages: 70)
+        #expect(try await bench.run(manifest, huge) == .exited(100 + 21))
+        // path_open in a loop on new names until it fails: the 65th open is EMFILE (33).
+        let opener = try TestApp.module(
+            data: [(0, "f0")],
+            body: """
+                (local $i i32) (local $errno i32)
+                (loop $open
+                  (i32.store8 (i32.const 1) (i32.add (i32.const 48) (local.get $i)))
+                  (local.set $errno (call $path_open (i32.const 3) (i32.const 0) (i32.const 0) (i32.const 2) (i32.const 1)
+                    (i64.const -1) (i64.const -1) (i32.const 0) (i32.const 64)))
+                  (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                  (br_if $open (i32.and (i32.eqz (local.get $errno)) (i32.lt_u (local.get $i) (i32.const 75)))))
+                (call $exit (i32.add (i32.const 100) (local.get $errno)))
+                """)
+        #expect(try await bench.run(manifest, opener) == .exited(100 + 33))
+        await bench.cleanUp()
+    }
+
+    /// An app sleeping in `poll_oneoff` (C's sleep) wakes when it is asked to stop, sees its
+    /// terminate event and returns — it is not forced off.
+    @Test func aSleeperWakesForItsTerminateEvent() async throws {
+        let bench = try AppBench()
+        // poll_oneoff with one relative clock subscription of an hour; then event_wait(0): exit 0 on terminate.
+        let sleeper = try TestApp.module(
+            body: """
+                (i64.store (i32.const 24) (i64.const 3600000000000))
+                (drop (call $poll (i32.const 0) (i32.const 64) (i32.const 1) (i32.const 128)))
+                (if (i32.ne (call $event_wait (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 132)) (i32.const 1))
+                  (then (unreachable)))
+                """,
+            imports: #"(import "wasi_snapshot_preview1" "poll_oneoff" (func $poll (param i32 i32 i32 i32) (result i32)))"#)
+        let manifest = try TestApp.manifest(name: "sleeper")
+        try bench.supervisor.start(AppDefinition(manifest: manifest, wasm: sleeper))
+        try await Task.sleep(for: .milliseconds(200))
+        let started = ContinuousClock.now
+        #expect(await bench.supervisor.stop(manifest.componentId) == .exited(0))
+        #expect(started.duration(to: .now) < .seconds(1))
+        await bench.cleanUp()
+    }
+
+    /// Validation before an install compiles and links but runs nothing of the app: a start
+    /// section that never ends does not hang it.
+    @Test func validationRunsNoStartSection() throws {
+        let wasm = try TestApp.module(body: "", extra: "(func $spin (loop $forever (br $forever))) (start $spin)")
+        try AppHost.validate(wasm)
+    }
+
+    @Test func manifestLimitsAreBounded() throws {
+        #expect(throws: ImagePackageError.self) { try TestApp.manifest(fuelPerSecond: Int.max) }
+        #expect(throws: ImagePackageError.self) { try TestApp.manifest(capabilities: #"{"MutableStorage": {"SizeKB": -1}}"#) }
+        #expect(throws: ImagePackageError.self) { try TestApp.manifest(capabilities: #"{"MutableStorage": {"SizeKB": 9007199254740991}}"#) }
+    }
 }
