@@ -2,7 +2,7 @@ import Crypto
 import Foundation
 import HTTPTypes
 import SwiftASN1
-import RampartDevice
+@testable import RampartDevice
 import RampartModel
 import RampartPKI
 @testable import RampartService
@@ -83,6 +83,29 @@ import X509
             #expect(try await processor.incrementCounter(.systemSoftware) == start + 2)
             #expect(try await processor.counter(.applications) == 0)
             #expect(try await state.openProcessor().counter(.systemSoftware) == start + 2)
+        }
+    }
+
+    /// A TPM starts a newly defined counter at the highest value any of its counters had; a
+    /// component's counter must still read 1 after its first increment (or a first app install
+    /// would set a floor no later version could pass), and the baseline that makes it so cannot
+    /// be rewritten to let the counter go back.
+    @Test func aLaterTPMCounterCountsFromItsOwnBaseline() async throws {
+        let manufacturer = try CertificateAuthority.makeRoot(commonName: "Contoso Manufacturing", now: Date())
+        try await Self.with(.tpm2) { configuration, state in
+            _ = try await state.provision(configuration, manufacturer: manufacturer)
+            let processor = try #require(try state.openProcessor() as? TPMSecurityProcessor)
+            for _ in 0..<5 { _ = try await processor.incrementCounter(.systemSoftware) }
+            #expect(try await processor.counter(.systemSoftware) == 5)
+            let component = MonotonicCounter.component(ComponentID.random())
+            #expect(try await processor.counter(component) == 0)
+            #expect(try await processor.incrementCounter(component) == 1)
+            #expect(try await processor.incrementCounter(component) == 2)
+            #expect(try await state.openProcessor().counter(component) == 2)
+            await #expect(throws: (any Error).self, "the TPM refuses a second write of the baseline") {
+                try await processor.writeBaseline(component, 0)
+            }
+            #expect(try await processor.counter(component) == 2)
         }
     }
 

@@ -12,11 +12,15 @@ public struct AppDefinition: Sendable {
     public var manifest: AppManifest
     public var wasm: Data
     public var imageID: ImageID?
+    /// Sideloaded in development mode: it may claim any component ID, so it gets storage of
+    /// its own and never sees the deployed app's files.
+    public var sideloaded: Bool
 
-    public init(manifest: AppManifest, wasm: Data, imageID: ImageID? = nil) {
+    public init(manifest: AppManifest, wasm: Data, imageID: ImageID? = nil, sideloaded: Bool = false) {
         self.manifest = manifest
         self.wasm = wasm
         self.imageID = imageID
+        self.sideloaded = sideloaded
     }
 
     public init(package: ImagePackage) throws {
@@ -86,7 +90,9 @@ public struct AppEnvironment: Sendable {
     }
 
     func appDirectory(_ component: ComponentID) -> URL { directory.appendingPathComponent(component.description) }
-    public func storageDirectory(_ component: ComponentID) -> URL { appDirectory(component).appendingPathComponent("storage") }
+    public func storageDirectory(_ component: ComponentID, sideloaded: Bool = false) -> URL {
+        appDirectory(component).appendingPathComponent(sideloaded ? "storage-sideloaded" : "storage")
+    }
     public func logFile(_ component: ComponentID) -> URL { appDirectory(component).appendingPathComponent("app.log") }
 }
 
@@ -160,7 +166,7 @@ enum AppContainer {
 
         let files: AppFiles
         do {
-            files = try AppFiles(app: manifest, environment: environment)
+            files = try AppFiles(app: manifest, sideloaded: app.sideloaded, environment: environment)
         } catch {
             return .failedToStart("its files could not be prepared: \(error)")
         }
@@ -228,7 +234,7 @@ struct AppFiles {
     /// An app's log keeps its last 1 MiB across one rotation (`app.log.1`).
     static let logRotationBytes = 1 << 20
 
-    init(app manifest: AppManifest, environment: AppEnvironment) throws {
+    init(app manifest: AppManifest, sideloaded: Bool, environment: AppEnvironment) throws {
         let fm = FileManager.default
         let logURL = environment.logFile(manifest.componentId)
         try fm.createDirectory(at: logURL.deletingLastPathComponent(), withIntermediateDirectories: true)
@@ -238,7 +244,7 @@ struct AppFiles {
             try fm.moveItem(atPath: logURL.path, toPath: old)
         }
         if let sizeKB = manifest.capabilities.mutableStorage?.sizeKB {
-            let directory = environment.storageDirectory(manifest.componentId)
+            let directory = environment.storageDirectory(manifest.componentId, sideloaded: sideloaded)
             try fm.createDirectory(at: directory, withIntermediateDirectories: true)
             storage = StorageQuota(directory: directory, limitBytes: sizeKB * 1024)
         } else {

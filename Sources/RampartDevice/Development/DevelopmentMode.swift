@@ -58,7 +58,9 @@ public struct DevelopmentMode: Sendable {
             try await ImagePackageVerifier(root: root).verify(package, tenant: tenant, now: Date())
         }
         try AppHost.validate(package.payload)
-        return try AppDefinition(package: package)
+        var definition = try AppDefinition(package: package)
+        definition.sideloaded = true
+        return definition
     }
 
     func keepSideloaded(_ bytes: Data, component: ComponentID) throws {
@@ -186,7 +188,10 @@ public struct DebugServer: Sendable {
                     apps: apps.status().filter { $0.componentId == definition.manifest.componentId },
                     message: "sideloaded and started \(definition.manifest.name)")
             case .enableCloudTest:
-                for app in await mode.sideloaded(capability: capability) { await apps.remove(app.manifest.componentId) }
+                for app in await mode.sideloaded(capability: capability) {
+                    await apps.remove(app.manifest.componentId)
+                    try? FileManager.default.removeItem(at: apps.environment.storageDirectory(app.manifest.componentId, sideloaded: true))
+                }
                 try mode.remove()
                 // Closed just after this answer is written.
                 Task {

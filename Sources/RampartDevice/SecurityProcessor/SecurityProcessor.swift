@@ -54,6 +54,9 @@ extension MonotonicCounter {
     /// The TPM NV index (owner range 0x01000000–0x013FFFFF). An app component's counter is
     /// at 0x01000200 plus the first 12 bits of SHA-256 of its name: two components that
     /// collide share a counter, which is stricter, never weaker.
+    /// The write-once index holding the counter's baseline on a TPM.
+    var baselineIndex: UInt32 { nvIndex + 0x0010_0000 }
+
     var nvIndex: UInt32 {
         switch self {
         case .systemSoftware: return 0x0100_0100

@@ -359,6 +359,56 @@ public final class TPM2 {
         return try readCounter(nv)
     }
 
+    // MARK: - Write-once NV values
+
+    /// The 8-byte value written once at `index`, or nil if the index does not exist or was
+    /// never written.
+    public func writeOnceValue(index: UInt32) throws -> UInt64? {
+        guard var nv = try openNVIndex(index) else { return nil }
+        defer { _ = Esys_TR_Close(context, &nv) }
+        let (attributes, size) = try nvPublic(nv)
+        let type = TPM2_NT(truncatingIfNeeded: (attributes & TPMA_NV_TPM2_NT_MASK) >> TPMA_NV_TPM2_NT_SHIFT)
+        guard type == TPM2_NT_ORDINARY, size == 8, attributes & TPMA_NV_WRITEDEFINE != 0 else {
+            throw TPMError("NV", "NV index 0x\(String(index, radix: 16)) exists but is not a write-once 8-byte value")
+        }
+        guard attributes & TPMA_NV_WRITTEN != 0 else { return nil }
+        return try readCounter(nv)
+    }
+
+    /// Defines an 8-byte ordinary index with TPMA_NV_WRITEDEFINE, writes `value` and locks it:
+    /// from then on the TPM refuses every write (TPM_RC_NV_LOCKED) until the index is deleted.
+    public func writeOnce(index: UInt32, value: UInt64) throws {
+        var nv: ESYS_TR
+        if let existing = try openNVIndex(index) {
+            nv = existing
+        } else {
+            var auth = TPM2B_AUTH()
+            var publicInfo = TPM2B_NV_PUBLIC()
+            publicInfo.nvPublic.nvIndex = index
+            publicInfo.nvPublic.nameAlg = TPM2_ALG_SHA256
+            publicInfo.nvPublic.attributes = (TPMA_NV(TPM2_NT_ORDINARY) << TPMA_NV_TPM2_NT_SHIFT)
+                | TPMA_NV_OWNERWRITE | TPMA_NV_OWNERREAD | TPMA_NV_WRITEDEFINE
+            publicInfo.nvPublic.dataSize = 8
+            nv = ESYS_TR_NONE
+            try check(
+                Esys_NV_DefineSpace(
+                    context, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &auth, &publicInfo, &nv),
+                "Esys_NV_DefineSpace(0x\(String(index, radix: 16)))")
+        }
+        defer { _ = Esys_TR_Close(context, &nv) }
+        var data = TPM2B_MAX_NV_BUFFER()
+        data.size = 8
+        withUnsafeMutableBytes(of: &data.buffer) { raw in
+            for offset in 0..<8 { raw[offset] = UInt8(truncatingIfNeeded: value >> (56 - 8 * UInt64(offset))) }  // big-endian
+        }
+        try check(
+            Esys_NV_Write(context, ESYS_TR_RH_OWNER, nv, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &data, 0),
+            "Esys_NV_Write(0x\(String(index, radix: 16)))")
+        try check(
+            Esys_NV_WriteLock(context, ESYS_TR_RH_OWNER, nv, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE),
+            "Esys_NV_WriteLock(0x\(String(index, radix: 16)))")
+    }
+
     private func defineCounter(_ index: UInt32) throws -> ESYS_TR {
         var auth = TPM2B_AUTH()
         var publicInfo = TPM2B_NV_PUBLIC()

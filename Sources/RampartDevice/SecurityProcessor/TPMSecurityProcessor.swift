@@ -14,6 +14,10 @@ public import X509
 ///   boot (PCRs 0–7), those would join the quote; swtpm has no firmware.
 /// - Evidence: `TPM2_Quote` of PCR 23 with SHA-256(payload) as qualifying data, signed by the AK.
 /// - Counters: NV counter indices, which a TPM never lets go back, not even across a clear.
+///   A counter defined later starts at the highest value any counter of this TPM has had, so
+///   each counter's first value is kept beside it as its baseline, in a write-once index
+///   (written and locked at once; the TPM refuses to change it), and the counter's value is
+///   the distance from it: 1 after the first increment, whatever the TPM's history.
 ///
 /// ESYS is not thread-safe, so the TPM is owned by this actor. Its calls block for the
 /// duration of a TPM command (about a millisecond on swtpm, more on a discrete TPM).
@@ -48,10 +52,26 @@ public actor TPMSecurityProcessor: SecurityProcessor {
     }
 
     public func counter(_ counter: MonotonicCounter) throws -> UInt64 {
-        try tpm.counterValue(index: counter.nvIndex) ?? 0
+        guard let raw = try tpm.counterValue(index: counter.nvIndex) else { return 0 }
+        return raw - min(raw, try baseline(counter) ?? 0)
     }
 
     public func incrementCounter(_ counter: MonotonicCounter) throws -> UInt64 {
-        try tpm.incrementCounter(index: counter.nvIndex)
+        let raw = try tpm.incrementCounter(index: counter.nvIndex)
+        if let baseline = try baseline(counter) { return raw - min(raw, baseline) }
+        // The first increment: its value less one is the baseline. (Were power lost before this
+        // write, the counter would read from 0, its raw value — too high, never too low.)
+        try tpm.writeOnce(index: counter.baselineIndex, value: raw - 1)
+        return 1
+    }
+
+    private func baseline(_ counter: MonotonicCounter) throws -> UInt64? {
+        try tpm.writeOnceValue(index: counter.baselineIndex)
+    }
+
+    /// Writes a counter's baseline as `incrementCounter` does; the tests use it to show the
+    /// TPM refuses a second write.
+    func writeBaseline(_ counter: MonotonicCounter, _ value: UInt64) throws {
+        try tpm.writeOnce(index: counter.baselineIndex, value: value)
     }
 }

@@ -44,6 +44,18 @@ import Testing
         let used = try FileManager.default.contentsOfDirectory(
             at: bench.supervisor.environment.storageDirectory(storage.manifest.componentId), includingPropertiesForKeys: nil)
         #expect(used.map(\.lastPathComponent) == ["starts"])
+
+        // The same component sideloaded does not see the deployed app's files: it starts at 1.
+        var sideloaded = storage
+        sideloaded.sideloaded = true
+        try bench.supervisor.start(sideloaded)
+        #expect(await bench.supervisor.nextExit(of: storage.manifest.componentId, within: 10) == .exited(0)
+            || bench.supervisor.state(of: storage.manifest.componentId) == .exited)
+        let starts = { (dev: Bool) in
+            try String(contentsOf: bench.supervisor.environment.storageDirectory(storage.manifest.componentId, sideloaded: dev)
+                .appendingPathComponent("starts"), encoding: .utf8)
+        }
+        #expect(try starts(false) == "2\n" && starts(true) == "1\n")
         await bench.cleanUp()
     }
 
