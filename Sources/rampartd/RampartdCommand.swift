@@ -351,6 +351,10 @@ func checkForUpdates(
         tenant: credential.result.tenantId)
     agent.healthWindow = healthWindow
     agent.apps = apps?.supervisor(tenant: credential.result.tenantId)
+    agent.developmentMode = await DevelopmentMode(
+        state: state, root: try Certificate(pemEncoded: rootPEM), device: try await monitor.identity().deviceId,
+        tenant: credential.result.tenantId
+    ).current() != nil
     let outcome = try await agent.check()
     await agent.startInstalledApps()
     return (outcome, transport)

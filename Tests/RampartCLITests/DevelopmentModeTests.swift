@@ -91,6 +91,21 @@ import Testing
             _ = try await debug.send(DebugRequest(command: .start, app: sideloaded))
             #expect(try await debug.send(DebugRequest(command: .list)).apps?.first { $0.componentId == signed.metadata.componentId }?.state == .running)
 
+            // Cloud app updates wait while the device is in development mode, and the service says so.
+            func status() async throws -> DeploymentStatusDocument {
+                try await env.admin { try await $0.deploymentStatus(device: env.record.deviceId, tenant: env.tenant) }
+            }
+            try await env.deploy(env.images[1])
+            _ = try await env.admin { try await $0.requestUpdateNow(group: env.group.id, tenant: env.tenant) }
+            var current = try await status()
+            for _ in 0..<100 where current.reason != "development_mode" {
+                try await Task.sleep(for: .milliseconds(200))
+                current = try await status()
+            }
+            #expect(
+                current.reason == "development_mode" && current.runs?.apps.map(\.imageId) == [env.images[0].id],
+                "\(current)\n\((try? String(contentsOfFile: "\(env.directory)/rampartd.log", encoding: .utf8)) ?? "")")
+
             // Back to cloud-only: capability and sideloaded apps gone, the socket closes.
             let left = try await Command.run(CLIBinaryTests.binary, ["device", "enable-cloud-test", "--socket", socket])
             #expect(left.status == 0 && left.output.contains("left development mode"), "\(left.output)")
@@ -99,6 +114,15 @@ import Testing
             #expect(!FileManager.default.fileExists(atPath: socket))
             #expect(!FileManager.default.fileExists(atPath: "\(stateDirectory)/capability.json"))
             #expect(!FileManager.default.fileExists(atPath: "\(stateDirectory)/sideloaded"))
+
+            // Back in the cloud's hands, the waiting deployment installs.
+            _ = try await env.admin { try await $0.requestUpdateNow(group: env.group.id, tenant: env.tenant) }
+            current = try await status()
+            for _ in 0..<150 where !(current.inSync && current.state == .confirmed) {
+                try await Task.sleep(for: .milliseconds(200))
+                current = try await status()
+            }
+            #expect(current.inSync && current.runs?.apps.map(\.imageId) == [env.images[1].id], "\(current)")
             #expect(try await device.terminate() == 0)
         }
     }

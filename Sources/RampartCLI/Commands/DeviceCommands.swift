@@ -100,7 +100,7 @@ struct DeviceCommands: AsyncParsableCommand {
                 the device's last report. When they differ, one reason code says why: \
                 awaiting_contact, no_deliverable_system_software, rolled_back, download_failed, \
                 security_version_too_low, verification_failed, downloading, awaiting_health_check, \
-                deferred, outside_maintenance_window, update_pending, no_device_group; and, with the \
+                development_mode, deferred, outside_maintenance_window, update_pending, no_device_group; and, with the \
                 device in sync, no_deployment or update_policy.
                 """)
         @OptionGroup var global: GlobalOptions

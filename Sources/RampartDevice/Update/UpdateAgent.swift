@@ -21,6 +21,8 @@ public enum UpdateOutcome: Sendable, Equatable {
     case waitingForWindow(Date)
     /// An app with `SoftwareUpdateDeferral` put the install off until then.
     case deferred(Date)
+    /// The device is in development mode: apps from the cloud wait until it leaves.
+    case heldForDevelopment
     case failed(String)
     case notInAGroup
 }
@@ -50,6 +52,9 @@ public struct UpdateAgent: Sendable {
     public var healthWindow: TimeInterval = 5
     /// How long apps holding `SoftwareUpdateDeferral` have to answer an update's announcement.
     public var deferralAnswerWindow: TimeInterval = 2
+    /// In development mode the apps are the developer's: cloud app updates wait (and the
+    /// service hears `development_mode`) until `rampart device enable-cloud-test`.
+    public var developmentMode = false
     /// The longest an update may be deferred from its first announcement.
     public static let maximumDeferral: TimeInterval = 24 * 3600
 
@@ -120,6 +125,12 @@ public struct UpdateAgent: Sendable {
             // This set failed its start here before; wait for a new deployment or an update-now.
             try await report(.rolledBack, deployment: deploymentID, running: running, reason: rollback.reason, detail: rollback.detail)
             return .rolledBack(rollback.reason)
+        }
+
+        if developmentMode {
+            try await report(.pending, deployment: deploymentID, running: running, reason: "development_mode",
+                             detail: "the device is in development mode; cloud app updates wait until it leaves")
+            return .heldForDevelopment
         }
 
         // Download and verify what is new; keep what runs.

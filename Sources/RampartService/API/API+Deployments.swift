@@ -154,8 +154,12 @@ extension API {
                 throw ServiceError.invalidField(
                     "reason", "a \(report.state.rawValue) report names one of \(DeviceUpdateReport.failureReasons.sorted().joined(separator: ", "))")
             }
+        case .pending where report.reason == "development_mode":
+            break
         default:
-            guard report.reason == nil else { throw ServiceError.invalidField("reason", "only failed and rolled-back reports carry one") }
+            guard report.reason == nil else {
+                throw ServiceError.invalidField("reason", "only failed and rolled-back reports carry one (and pending ones development_mode)")
+            }
         }
         guard (report.detail?.count ?? 0) <= APILimits.maxDescriptionLength else {
             throw ServiceError.invalidField("detail", "must be at most \(APILimits.maxDescriptionLength) characters")

@@ -39,8 +39,8 @@ enum DesiredState {
 /// `awaiting_contact` (no report yet); `no_deliverable_system_software`; from the report's
 /// state `rolled_back`, `download_failed` (download or `target_too_large`),
 /// `security_version_too_low`, `verification_failed` (any other failure), `downloading`,
-/// `awaiting_health_check`; then `awaiting_contact` (the report predates the deployment in
-/// force), `deferred`, `outside_maintenance_window`, `update_pending`.
+/// `awaiting_health_check`, `development_mode`; then `awaiting_contact` (the report predates
+/// the deployment in force), `deferred`, `outside_maintenance_window`, `update_pending`.
 /// Two are informational and may come with `inSync`: `no_deployment` (the group has none,
 /// so apps are not managed) and `update_policy` (`no-app-updates` keeps the device's apps
 /// although the newest deployment differs).
@@ -111,6 +111,10 @@ enum DeploymentStatus {
         case .installed:
             status.reason = "awaiting_health_check"
             status.detail = "installed and started; confirmed once the health check passes"
+            return status
+        case .pending where report.reason == "development_mode":
+            status.reason = "development_mode"
+            status.detail = "the device is in development mode: cloud app updates wait until `rampart device enable-cloud-test`"
             return status
         case .pending, .confirmed:
             break
