@@ -222,12 +222,9 @@ public struct DebugServer: Sendable {
     private func definition(of component: ComponentID, capability: DeviceCapability) async -> AppDefinition? {
         if let app = await mode.sideloaded(capability: capability).first(where: { $0.manifest.componentId == component }) { return app }
         let slots = SlotStore(directory: mode.state.directory)
-        guard let active = try? slots.boot().active, let image = slots.images(in: active)?.first(where: { $0.componentId == component }),
-            let bytes = FileManager.default.contents(atPath: slots.packagePath(active, image.imageId)),
-            let package = try? ImagePackage(zipped: bytes),
-            (try? await ImagePackageVerifier(root: mode.root).verify(package, tenant: mode.tenant, now: Date())) != nil
+        guard let active = try? slots.boot().active, let image = slots.images(in: active)?.first(where: { $0.componentId == component })
         else { return nil }
-        return try? AppDefinition(package: package)
+        return await slots.verifiedApp(image, in: active, root: mode.root, tenant: mode.tenant, now: Date())
     }
 }
 

@@ -1,5 +1,7 @@
 public import Foundation
 public import RampartModel
+import RampartImage
+public import X509
 
 /// The points of an install where a power loss is rehearsed. `RAMPARTD_KILL_AT=<name>`
 /// makes the runtime SIGKILL itself there — the state an external kill or a power cut at
@@ -96,6 +98,16 @@ public struct SlotStore: Sendable {
     }
 
     public static func other(_ slot: String?) -> String { slot == "a" ? "b" : "a" }
+
+    /// An installed app ready to run, after its package verified again against the pinned
+    /// root for `tenant` — nil when it is missing or no longer verifies.
+    public func verifiedApp(_ image: InstalledImage, in slot: String, root: Certificate, tenant: TenantID, now: Date) async -> AppDefinition? {
+        guard let bytes = FileManager.default.contents(atPath: packagePath(slot, image.imageId)),
+            let package = try? ImagePackage(zipped: bytes),
+            (try? await ImagePackageVerifier(root: root).verify(package, tenant: tenant, now: now)) != nil
+        else { return nil }
+        return try? AppDefinition(package: package)
+    }
 
     /// Writes `images` (with their package bytes) as the slot other than `active`, durably,
     /// replacing what was there. Returns the slot's name. Does not arm it.

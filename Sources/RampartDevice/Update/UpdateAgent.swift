@@ -199,11 +199,7 @@ public struct UpdateAgent: Sendable {
         UpdateCheckpoint.healthCheckRunning.reach()
         var definitions: [AppDefinition] = []
         for image in images where image.kind == .app {
-            let bytes = FileManager.default.contents(atPath: slots.packagePath(trial.slot, image.imageId)) ?? Data()
-            guard let package = try? ImagePackage(zipped: bytes),
-                (try? await ImagePackageVerifier(root: serviceRoot).verify(package, tenant: tenant, now: now())) != nil,
-                let definition = try? AppDefinition(package: package)
-            else {
+            guard let definition = await slots.verifiedApp(image, in: trial.slot, root: serviceRoot, tenant: tenant, now: now()) else {
                 return try await rollBack(&boot, trial: trial, reason: "start_failed", detail: "\(image.imageId) no longer verifies", previous: previous)
             }
             definitions.append(definition)
@@ -278,11 +274,7 @@ public struct UpdateAgent: Sendable {
         guard let active = try? slots.boot().active, let images = slots.images(in: active) else { return }
         let running = Set(apps.status().filter { $0.state == .running || $0.state == .backingOff }.map(\.componentId))
         for image in images where image.kind == .app && !running.contains(image.componentId) {
-            guard let bytes = FileManager.default.contents(atPath: slots.packagePath(active, image.imageId)),
-                let package = try? ImagePackage(zipped: bytes),
-                (try? await ImagePackageVerifier(root: serviceRoot).verify(package, tenant: tenant, now: now)) != nil,
-                let definition = try? AppDefinition(package: package)
-            else {
+            guard let definition = await slots.verifiedApp(image, in: active, root: serviceRoot, tenant: tenant, now: now) else {
                 apps.environment.logger.error("not starting \(image.imageId): it no longer verifies")
                 continue
             }
