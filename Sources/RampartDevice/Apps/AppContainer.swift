@@ -153,8 +153,7 @@ enum AppContainer {
     static let defaultFuelPerSecond: UInt64 = 50_000_000
 
     static func run(
-        _ app: AppDefinition, environment: AppEnvironment, control: AppControl, router: any AppMessageRouter,
-        arguments: [String] = []
+        _ app: AppDefinition, environment: AppEnvironment, control: AppControl, router: any AppMessageRouter
     ) -> AppExit {
         let manifest = app.manifest
         let limiter = MemoryLimiter(limitBytes: manifest.limits.memoryKB * 1024)
@@ -175,16 +174,25 @@ enum AppContainer {
         let exit: AppExit
         do {
             let module = try parseWasm(bytes: Array(app.wasm))
-            let argv = [manifest.name] + arguments
+            let argv = [manifest.name]
             exit = try WASIBridgeToHost(
                 args: argv, environment: [:], preopens: files.preopens,
                 stdin: files.nullInput, stdout: files.log, stderr: files.log,
                 wallClock: MillisecondWallClock(), monotonicClock: MillisecondMonotonicClock()
             ).runAndClose { wasi -> AppExit in
                 var imports = Imports()
-                let prologue: (borrowing Caller) throws -> Void = { caller in
+                // Every call into the runtime: end a forced-off app, charge the CPU budget, and
+                // hand over the caller's memory (looked up once; an instance keeps its memory).
+                var memory: Memory?
+                let prologue: (borrowing Caller) throws -> Memory = { caller in
                     try control.checkAlive()
-                    if !control.isForcedOff { bucket.refill(caller.store) }
+                    bucket.refill(caller.store)
+                    if let memory { return memory }
+                    guard case .memory(let exported) = caller.instance?.export("memory") else {
+                        throw DeviceError(code: "app_no_memory", message: "the app exports no memory, which WASI and the host API need")
+                    }
+                    memory = exported
+                    return exported
                 }
                 WASIWrapping.link(
                     wasi, into: &imports, store: store, arguments: argv, storage: files.storage, control: control,

@@ -123,7 +123,7 @@ struct HostAPI {
         }
     }
 
-    func link(into imports: inout Imports, store: Store, prologue: @escaping (borrowing Caller) throws -> Void) {
+    func link(into imports: inout Imports, store: Store, prologue: @escaping (borrowing Caller) throws -> Memory) {
         let calls: [String: (HostCall) throws -> Int32] = [
             "event_wait": eventWait,
             "system_events_subscribe": subscribe,
@@ -142,10 +142,7 @@ struct HostAPI {
         for (name, arity) in WasmPayloadCheck.hostFunctions {
             guard let body = calls[name] else { preconditionFailure("rampart.\(name) has no implementation") }
             let function = Function(store: store, parameters: Array(repeating: .i32, count: arity), results: [.i32]) { caller, args in
-                try prologue(caller)
-                guard case .memory(let memory) = caller.instance?.export("memory") else {
-                    throw DeviceError(code: "app_no_memory", message: "the app exports no memory, which the host API needs")
-                }
+                let memory = try prologue(caller)
                 do {
                     return [.i32(UInt32(bitPattern: try body(HostCall(args: args, memory: memory))))]
                 } catch let failure as HostFailure {

@@ -96,7 +96,7 @@ enum WASIWrapping {
 
     static func link(
         _ wasi: WASIBridgeToHost, into imports: inout Imports, store: Store, arguments: [String], storage: StorageQuota?,
-        control: AppControl, logger: Logger, app: String, prologue: @escaping (borrowing Caller) throws -> Void
+        control: AppControl, logger: Logger, app: String, prologue: @escaping (borrowing Caller) throws -> Memory
     ) {
         let regions = regions(arguments: arguments)
         let counters = Counters()
@@ -104,11 +104,8 @@ enum WASIWrapping {
             let original = function.implementation
             let checks = regions[name]
             let body: Function.Implementation = { caller, args in
-                try prologue(caller)
+                let memory = try prologue(caller)
                 guard let checks else { return [.i32(Errno.noSystemCall)] }
-                guard case .memory(let memory) = caller.instance?.export("memory") else {
-                    throw DeviceError(code: "app_no_memory", message: "the app exports no memory, which WASI needs")
-                }
                 guard Self.inBounds(checks, args, memory) else { return [.i32(Errno.fault)] }
                 switch name {
                 case "path_open" where storage == nil:
