@@ -17,6 +17,7 @@ packages=(
   wasi-libc        # ... against WASI's C library ...
   libclang-rt-14-dev-wasm32  # ... and compiler-rt's wasm32 builtins
   nginx-light      # a TLS server that checks client certificates, for the app network test
+  binutils         # strip: the system-software tests ship a smaller build of rampartd as an update
 )
 
 missing=()

@@ -98,11 +98,15 @@ public struct AttestationResult: Codable, Sendable, Equatable {
     public var softwareVersion: String
     /// SHA-256 over the concatenated measurement digests, hex.
     public var measurementDigest: String
+    /// Set on a recovery certificate (asked for with `purpose=recovery`): why the system
+    /// software was refused. Such a certificate lasts an hour and opens only the update routes.
+    public var recovery: String?
 
     public init(
         deviceId: DeviceID, tenantId: TenantID, certificateChain: [String], expiresAt: Date, softwareVersion: String,
-        measurementDigest: String
+        measurementDigest: String, recovery: String? = nil
     ) {
+        self.recovery = recovery
         self.deviceId = deviceId
         self.tenantId = tenantId
         self.certificateChain = certificateChain

@@ -189,8 +189,9 @@ public func certificates(fromPEMBundle text: String) throws -> [Certificate] {
 extension CertificateAuthority {
     /// A device's 24-hour client certificate: CN = device ID, digitalSignature, clientAuth,
     /// and the attestation result (software version and measurements) as DiceTcbInfo.
+    /// `lifetime` shortens it (a recovery certificate).
     public func issueDeviceCertificate(
-        deviceID: String, publicKey: Certificate.PublicKey, attestation: DiceTcbInfo, now: Date
+        deviceID: String, publicKey: Certificate.PublicKey, attestation: DiceTcbInfo, now: Date, lifetime: TimeInterval? = nil
     ) throws -> Certificate {
         let subject = try DistinguishedName {
             OrganizationName("Rampart device")
@@ -207,7 +208,8 @@ extension CertificateAuthority {
         let start = now.addingTimeInterval(-Lifetime.clockSkew)
         return try Certificate(
             version: .v3, serialNumber: Certificate.SerialNumber(), publicKey: publicKey, notValidBefore: start,
-            notValidAfter: min(Lifetime.device.end(from: now), certificate.notValidAfter), issuer: certificate.subject,
+            notValidAfter: min(lifetime.map { now.addingTimeInterval($0) } ?? Lifetime.device.end(from: now), certificate.notValidAfter),
+            issuer: certificate.subject,
             subject: subject, extensions: extensions, issuerPrivateKey: privateKey)
     }
 }

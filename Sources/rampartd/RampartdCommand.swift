@@ -52,14 +52,59 @@ struct StateOptions: ParsableArguments {
 
     /// The device's security monitor: the one running on its socket when there is one (a
     /// second launch would reset the TPM's launch PCR under it), else one in this process
-    /// that has measured this launch.
-    func launchedMonitor(socket: String? = nil) async throws -> any SecurityMonitorInterface {
+    /// that has measured this launch — after this process became the runtime the device
+    /// boots (``SystemBoot``; with `bootTrial`, new system software on trial too).
+    func launchedMonitor(socket: String? = nil, bootTrial: Bool = false) async throws -> any SecurityMonitorInterface {
         if let socket { return MonitorClient(socketPath: socket) }
         let running = MonitorClient(socketPath: state.socketPath)
         if FileManager.default.fileExists(atPath: state.socketPath), (try? await running.identity()) != nil { return running }
-        let monitor = SecurityMonitor(processor: try state.openProcessor(), softwareVersion: runtimeVersion)
+        try await bootSelectedRuntime(trials: bootTrial) { FileHandle.standardError.write(Data("rampartd: \($0)\n".utf8)) }
+        let monitor = try state.securityMonitor()
         try await monitor.launch(state.launchComponents())
         return monitor
+    }
+}
+
+extension StateOptions {
+    /// Replaces this process with the runtime the device should run, unless it is that one.
+    func bootSelectedRuntime(trials: Bool, log: (String) -> Void) async throws {
+        if let executable = try await SystemBoot(state: state).select(trials: trials, log: log) {
+            log("starting \(executable)")
+            try SystemBoot.exec(executable)
+        }
+    }
+}
+
+extension DeviceState {
+    /// A security monitor for this process's runtime, labelled with the release it is: the
+    /// installed one when it runs from a slot, else this build.
+    func securityMonitor() throws -> SecurityMonitor {
+        let running = runningSystemSoftware(factoryVersion: runtimeVersion)
+        return SecurityMonitor(processor: try openProcessor(), softwareVersion: running.version, securityVersion: running.securityVersion)
+    }
+}
+
+/// The runtime must start over into other system software (``SystemBoot`` picks which).
+struct RestartRequired: Error {}
+
+/// Set once this start has decided to restart, so the loop that did not decide does not act
+/// on a boot record the other just changed.
+let restartPending = Atomic<Bool>(false)
+
+/// Attests; a refusal of new system software on trial in this very start fails the trial's
+/// health check, so the runtime restarts into what ran before.
+func attestOrFailTrial(state: DeviceState, _ attest: () async throws -> DeviceSession.Credential) async throws -> DeviceSession.Credential {
+    if restartPending.load(ordering: .acquiring) { throw RestartRequired() }
+    do {
+        return try await attest()
+    } catch let error as APIFailure where UpdateRequired.codes.contains(error.body.error) {
+        if restartPending.load(ordering: .acquiring) { throw RestartRequired() }
+        let boot = SystemBoot(state: state)
+        guard boot.isAttemptInProgress() else { throw error }
+        try boot.failAttempt(reason: "attestation_refused", detail: "\(error.body.message) [\(error.body.error)]")
+        restartPending.store(true, ordering: .releasing)
+        print("rampartd: the service refused the system software on trial (\(error.body.error)): rolling back")
+        throw RestartRequired()
     }
 }
 
@@ -153,13 +198,23 @@ struct Monitor: AsyncParsableCommand {
             """)
     @OptionGroup var options: StateOptions
     @Option(help: "The socket path (default <state-dir>/monitor.sock).") var socket: String?
+    @Option(help: "Stop when the process with this ID is no longer the parent (`rampartd run` passes its own).")
+    var parent: Int32?
 
     func run() async throws {
+        if let parent {
+            // A runtime killed outright (a power cut rehearsed, the OOM killer) must not leave
+            // its monitor behind to answer the next start.
+            Task.detached {
+                while getppid() == parent { try? await Task.sleep(for: .milliseconds(200)) }
+                Foundation.exit(0)
+            }
+        }
         let path = socket ?? options.state.socketPath
         if FileManager.default.fileExists(atPath: path), (try? await MonitorClient(socketPath: path).identity()) != nil {
             throw ValidationError("a security monitor already runs on \(path)")
         }
-        let monitor = SecurityMonitor(processor: try options.state.openProcessor(), softwareVersion: runtimeVersion)
+        let monitor = try options.state.securityMonitor()
         try await monitor.launch(options.state.launchComponents())
         let identity = try await monitor.identity()
         try await MonitorServer.run(monitor, socketPath: path) {
@@ -319,7 +374,8 @@ struct Update: AsyncParsableCommand {
             monitor's counter — installs into the inactive slot under <state-dir>/slots, switches, \
             starts the apps as a health check and only then commits, raises the counters and \
             reports confirmed; a bad start switches back and reports rolled-back. An install a \
-            power loss interrupted is finished or undone first. `rampartd run` does this at start \
+            power loss interrupted is finished or undone first. New system software is installed \
+            and armed here and boots at the next `rampartd run`. `rampartd run` does this at start \
             and then every --update-interval.
             """)
     @OptionGroup var options: StateOptions
@@ -327,10 +383,16 @@ struct Update: AsyncParsableCommand {
     @OptionGroup var apps: AppOptions
 
     func run() async throws {
-        let monitor = try await options.launchedMonitor(socket: service.monitorSocket)
+        let monitor = try await options.launchedMonitor(socket: service.monitorSocket, bootTrial: true)
         let (outcome, _) = try await checkForUpdates(
             state: options.state, service: service, monitor: monitor, healthWindow: apps.healthWindow)
-        try options.emit(["outcome": "\(outcome)"], "Update check: \(outcome)")
+        if outcome == .restartRequired {
+            try options.emit(
+                ["outcome": "\(outcome)"],
+                "Update check: new system software is installed and armed; it boots, and is health-checked, at the next `rampartd run`.")
+        } else {
+            try options.emit(["outcome": "\(outcome)"], "Update check: \(outcome)")
+        }
     }
 }
 
@@ -342,15 +404,28 @@ func checkForUpdates(
 ) async throws -> (UpdateOutcome, DeviceTransport) {
     let rootPEM = try await DeviceSession.pinnedRoot(server: service.server, fingerprint: service.fingerprint, timeout: service.requestTimeout)
     try rootPEM.write(toFile: state.serviceRootPath, atomically: true, encoding: .utf8)
-    let credential = try await DeviceSession.attest(server: service.server, rootPEM: rootPEM, monitor: monitor, timeout: service.requestTimeout)
-    try save(credential, in: state)
-    apps?.network.update(credential)
+    let credential: DeviceSession.Credential
+    do {
+        let attested = try await attestOrFailTrial(state: state) {
+            try await DeviceSession.attest(server: service.server, rootPEM: rootPEM, monitor: monitor, timeout: service.requestTimeout)
+        }
+        try save(attested, in: state)
+        apps?.network.update(attested)
+        credential = attested
+    } catch let refusal as APIFailure where UpdateRequired.codes.contains(refusal.body.error) {
+        // Refused for its system software: a recovery certificate (an hour, update routes only)
+        // lets the device fetch the release that fixes it. Not saved, not lent to apps.
+        credential = try await DeviceSession.attest(
+            server: service.server, rootPEM: rootPEM, monitor: monitor, timeout: service.requestTimeout, recovery: true)
+        print("rampartd: refused (\(refusal.body.error)); checking for updates with a recovery certificate")
+    }
     let transport = DeviceTransport(server: service.server, rootPEM: rootPEM, credential: credential, timeout: service.requestTimeout)
     var agent = UpdateAgent(
         state: state, transport: transport, monitor: monitor, serviceRoot: try Certificate(pemEncoded: rootPEM),
         tenant: credential.result.tenantId)
     agent.healthWindow = healthWindow
     agent.apps = apps?.supervisor(tenant: credential.result.tenantId)
+    agent.installsSystemSoftware = service.monitorSocket == nil
     agent.developmentMode = await DevelopmentMode(
         state: state, root: try Certificate(pemEncoded: rootPEM), device: try await monitor.identity().deviceId,
         tenant: credential.result.tenantId
@@ -369,6 +444,14 @@ struct Run: AsyncParsableCommand {
             through its life. When the service cannot be reached it retries after a pause that \
             doubles up to --max-backoff, with jitter. A device refused because its system \
             software is unknown or revoked says so and tries again hourly. Stops on SIGINT/SIGTERM.
+
+            At start it picks the runtime to be, as a boot loader would: new system software on \
+            trial (one attempt), else the active slot's, else this executable — each verified \
+            against the pinned root before it runs — and replaces itself with it (exec). After \
+            installing new system software, or when the one on trial fails its health check \
+            (apps fail, or the service refuses to attest it), it restarts and picks again. \
+            Run it under a supervisor that restarts it (systemd Restart=always): a start that \
+            dies on trial is rolled back at the next.
             """)
     @OptionGroup var options: StateOptions
     @OptionGroup var service: ServiceOptions
@@ -379,6 +462,15 @@ struct Run: AsyncParsableCommand {
     @OptionGroup var appOptions: AppOptions
 
     func run() async throws {
+        if service.monitorSocket == nil { try await options.bootSelectedRuntime(trials: true, log: log) }
+        if try await runDevice() {
+            log("restarting to boot the selected system software")
+            try SystemBoot.restart()
+        }
+    }
+
+    /// Runs until stopped (false) or until the runtime must restart into other system software (true).
+    private func runDevice() async throws -> Bool {
         var child: pid_t?
         let monitor: MonitorClient
         if let socket = service.monitorSocket {
@@ -395,6 +487,7 @@ struct Run: AsyncParsableCommand {
         let apps = RunningApps(state: options.state)
         await apps.startInstalled()
         let policy = RenewalPolicy(initialBackoff: initialBackoff, maximumBackoff: maxBackoff)
+        var restart = false
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await keepAttested(monitor, policy: policy, apps: apps) }
             group.addTask { try await keepUpdated(monitor, apps: apps) }
@@ -405,10 +498,15 @@ struct Run: AsyncParsableCommand {
                     return
                 }
             }
-            try await group.next()
+            do {
+                try await group.next()
+            } catch is RestartRequired {
+                restart = true
+            }
             group.cancelAll()
         }
         await apps.current?.stopAll()
+        return restart
     }
 
     /// Attests, then sleeps until the certificate's half-life or the next retry; until cancelled.
@@ -418,8 +516,10 @@ struct Run: AsyncParsableCommand {
         while !Task.isCancelled {
             let pause: TimeInterval
             do {
-                let credential = try await DeviceSession.attest(
-                    server: service.server, fingerprint: service.fingerprint, monitor: monitor, timeout: service.requestTimeout)
+                let credential = try await attestOrFailTrial(state: options.state) {
+                    try await DeviceSession.attest(
+                        server: service.server, fingerprint: service.fingerprint, monitor: monitor, timeout: service.requestTimeout)
+                }
                 try save(credential, in: options.state)
                 apps.network.update(credential)
                 apps.current?.notify("certificate_renewed")
@@ -428,6 +528,8 @@ struct Run: AsyncParsableCommand {
                 let renewal = policy.renewal(notBefore: leaf.notValidBefore, notAfter: leaf.notValidAfter)
                 log("attested: certificate valid until \(leaf.notValidAfter), renewing at \(renewal)")
                 pause = max(1, renewal.timeIntervalSinceNow)
+            } catch let restart as RestartRequired {
+                throw restart
             } catch let error as APIFailure where UpdateRequired.codes.contains(error.body.error) {
                 log("refused: \(error.body.message) [\(error.body.error)]; trying again in \(Int(policy.updateRequiredRetry)) s")
                 pause = policy.updateRequiredRetry
@@ -460,6 +562,16 @@ struct Run: AsyncParsableCommand {
                     if case .deferred(let until) = outcome { nextCheck = min(nextCheck, until) }
                     if case .waitingForWindow(let opens) = outcome { nextCheck = min(nextCheck, opens) }
                     if case .installed = outcome { apps.current?.notify("update_installed") }
+                    if outcome == .restartRequired {
+                        guard service.monitorSocket == nil else {
+                            log("new system software waits: a runtime using --monitor-socket does not restart into it")
+                            continue
+                        }
+                        restartPending.store(true, ordering: .releasing)
+                        throw RestartRequired()
+                    }
+                } catch let restart as RestartRequired {
+                    throw restart
                 } catch {
                     log("update check failed: \(error)")
                     nextCheck = Date().addingTimeInterval(updateInterval * Double.random(in: 0.9...1.1))
@@ -497,7 +609,7 @@ struct Run: AsyncParsableCommand {
     /// Starts `rampartd monitor` (this very executable) for the same state directory.
     private func spawnMonitor() throws -> pid_t {
         let executable = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
-        let arguments = [executable, "monitor", "--state-dir", options.stateDirectory]
+        let arguments = [executable, "monitor", "--state-dir", options.stateDirectory, "--parent", String(getpid())]
         var pid: pid_t = 0
         let argv = arguments.map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }

@@ -114,6 +114,24 @@ import X509
             #expect(revoked == 403)
             #expect(revokedBody.contains("software_revoked"))
 
+            // Refused now, the device asks for recovery: an hour's certificate that reaches the
+            // update routes and nothing else.
+            await #expect(throws: APIFailure.self) { _ = try await DeviceSession.attest(server: local.url, rootPEM: root, monitor: device.monitor) }
+            let recovery = try await DeviceSession.attest(server: local.url, rootPEM: root, monitor: device.monitor, recovery: true)
+            #expect(recovery.result.recovery?.hasPrefix("software_revoked") == true, "\(recovery.result)")
+            #expect(recovery.result.expiresAt <= Date().addingTimeInterval(3601))
+            let (restricted, restrictedBody) = try await whoAmI(
+                local.url, rootPEM: root, identity: (recovery.result.certificateChain, try recovery.clientKey))
+            #expect(restricted == 403 && restrictedBody.contains("recovery_only"), "\(restrictedBody)")
+            // The update check answers (the device is in no group, so there is nothing to fetch).
+            let check = try await DeviceTransport(server: local.url, rootPEM: root, credential: recovery).updateCheck()
+            #expect(check.deviceGroupId == nil && !check.checkNow)
+            // A recovery attestation is not the device's last attestation.
+            let shown = try await APIClient.with(server: local.url, token: contoso.token.secret, trustRootPEM: root) {
+                try await $0.device(device.id, tenant: contoso.tenant.id)
+            }
+            #expect(shown.lastAttestation?.certificateExpiresAt == result.expiresAt)
+
             // Released by Contoso and claimed by Fabrikam: Contoso's certificate no longer speaks for it.
             try await APIClient.with(server: local.url, token: contoso.token.secret, trustRootPEM: root) {
                 try await $0.releaseDevice(device.id, tenant: contoso.tenant.id)

@@ -54,9 +54,9 @@ struct Spawned {
     let pid: pid_t
     let log: String
 
-    init(_ executable: String, _ arguments: [String], log: String) throws {
+    init(_ executable: String, _ arguments: [String], log: String, environment: [String: String] = [:]) throws {
         self.log = log
-        pid = try Command.spawn(executable, arguments, output: log)
+        pid = try Command.spawn(executable, arguments, output: log, environment: environment)
     }
 
     func waitForOutput(containing text: String, seconds: Int = 60) async throws -> String {

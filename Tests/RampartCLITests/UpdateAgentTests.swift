@@ -23,8 +23,8 @@ import X509
 
         func updateCheck() async throws -> UpdateCheckResponse { try await inner.updateCheck() }
         func report(_ report: DeviceUpdateReport) async throws { try await inner.report(report) }
-        func fetch(_ path: String, offset: Int) async throws -> Data? {
-            guard var bytes = try await inner.fetch(path, offset: offset) else { return nil }
+        func fetch(_ path: String, offset: Int, limit: Int) async throws -> Data? {
+            guard var bytes = try await inner.fetch(path, offset: offset, limit: limit) else { return nil }
             guard path.contains("/targets/"), path.hasSuffix(".imagepackage") else { return bytes }
             switch damage {
             case .flipByte: bytes[bytes.startIndex + bytes.count / 2] ^= 0x01
@@ -52,13 +52,13 @@ import X509
 
         func updateCheck() async throws -> UpdateCheckResponse { try await inner.updateCheck() }
         func report(_ report: DeviceUpdateReport) async throws { try await inner.report(report) }
-        func fetch(_ path: String, offset: Int) async throws -> Data? {
+        func fetch(_ path: String, offset: Int, limit: Int) async throws -> Data? {
             let replayed: Data? = lock.withLock {
                 guard let suffix = replaying.first(where: { path.hasSuffix($0) }) else { return nil }
                 return recorded[suffix] ?? recorded.first(where: { $0.key.hasSuffix(suffix) })?.value
             }
             if let replayed { return replayed }
-            let bytes = try await inner.fetch(path, offset: offset)
+            let bytes = try await inner.fetch(path, offset: offset, limit: limit)
             if let bytes { lock.withLock { recorded[path] = bytes } }
             return bytes
         }
@@ -161,7 +161,7 @@ import X509
             replaying.replay([])
             _ = try await setup.deploy("3.0.0", securityVersion: 3)
             let current = try JSONValue(parsing: try #require(try await replaying.inner.fetch(
-                "\(try await replaying.inner.updateCheck().repositoryPath!)/metadata/timestamp.json", offset: 0)))
+                "\(try await replaying.inner.updateCheck().repositoryPath!)/metadata/timestamp.json", offset: 0, limit: 1 << 16)))
             guard case .integer(let snapshotVersion)? = current["signed"]?["meta"]?["snapshot.json"]?["version"] else {
                 Issue.record("no snapshot version in the timestamp")
                 return

@@ -51,6 +51,9 @@ import Testing
         #expect(reason(.failed, "verification_failed") == ("verification_failed", false))
         #expect(reason(.downloading) == ("downloading", false))
         #expect(reason(.installed) == ("awaiting_health_check", false))
+        #expect(reason(.pending, "development_mode") == ("development_mode", false))
+        // A runtime with a separate monitor keeps its release (v1, not the desired v2): said so.
+        #expect(reason(.confirmed, "system_software_held", runs: running(v1, apps: [app])) == ("system_software_held", false))
         #expect(reason(.pending, deployment: .some(.random())) == ("awaiting_contact", false))
         #expect(reason(.pending, deferredUntil: now.addingTimeInterval(3600)) == ("deferred", false))
         #expect(reason(.pending, deferredUntil: now.addingTimeInterval(-1)) == ("update_pending", false))

@@ -155,8 +155,8 @@ extension APIClient {
     public func attestationChallenge(device: DeviceID) async throws -> AttestationChallenge {
         try await post("/v1/attestation/challenge", AttestationChallengeRequest(deviceId: device))
     }
-    public func submitEvidence(_ evidence: AttestationEvidence) async throws -> AttestationResult {
-        try await post("/v1/attestation/evidence", evidence)
+    public func submitEvidence(_ evidence: AttestationEvidence, recovery: Bool = false) async throws -> AttestationResult {
+        try await post(recovery ? "/v1/attestation/evidence?purpose=recovery" : "/v1/attestation/evidence", evidence)
     }
 
     // CA and audit

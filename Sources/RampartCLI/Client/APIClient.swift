@@ -83,9 +83,11 @@ public final class APIClient: Sendable {
         try await send(method, path, body: try body.map { ("application/json", try JSONEncoder.rampart.encode($0)) })
     }
 
-    /// Sends a request with a body of the given content type (or none).
+    /// Sends a request with a body of the given content type (or none). A successful answer
+    /// is read up to `limit` bytes (the rest is not read); a longer error body is an error.
     func send(
-        _ method: HTTPMethod, _ path: String, body: (contentType: String, bytes: Data)?, headers: [(String, String)] = []
+        _ method: HTTPMethod, _ path: String, body: (contentType: String, bytes: Data)?, headers: [(String, String)] = [],
+        limit: Int? = nil
     ) async throws -> (Int, Data) {
         var request = HTTPClientRequest(url: server + path)
         request.method = method
@@ -100,6 +102,14 @@ public final class APIClient: Sendable {
             response = try await http.execute(request, timeout: timeout)
         } catch {
             throw CLIError("cannot reach \(server): \(Self.describe(error))")
+        }
+        if let limit, (200..<300).contains(Int(response.status.code)) {
+            var data = Data()
+            for try await chunk in response.body {
+                data.append(contentsOf: chunk.readableBytesView.prefix(limit - data.count))
+                if data.count >= limit { break }
+            }
+            return (Int(response.status.code), data)
         }
         let buffer = try await response.body.collect(upTo: 64 << 20)
         let data = Data(buffer.readableBytesView)

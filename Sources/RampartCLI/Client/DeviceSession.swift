@@ -34,20 +34,23 @@ public enum DeviceSession {
         return try await attest(server: server, rootPEM: rootPEM, monitor: monitor, timeout: timeout)
     }
 
+    /// - Parameter recovery: ask for a recovery certificate should the system software be
+    ///   refused (one hour, update routes only: enough to install the fix).
     public static func attest(
-        server: String, rootPEM: String, monitor: any SecurityMonitorInterface, timeout: Duration = .seconds(60)
+        server: String, rootPEM: String, monitor: any SecurityMonitorInterface, timeout: Duration = .seconds(60),
+        recovery: Bool = false
     ) async throws -> Credential {
         try await APIClient.with(server: server, token: nil, trustRootPEM: rootPEM, timeout: timeout) { client in
-            try await attest(client, monitor: monitor)
+            try await attest(client, monitor: monitor, recovery: recovery)
         }
     }
 
-    public static func attest(_ client: APIClient, monitor: any SecurityMonitorInterface) async throws -> Credential {
+    public static func attest(_ client: APIClient, monitor: any SecurityMonitorInterface, recovery: Bool = false) async throws -> Credential {
         let key = P256.Signing.PrivateKey()
         let identity = try await monitor.identity()
         let challenge = try await client.attestationChallenge(device: identity.deviceId)
         let evidence = try await monitor.evidence(nonce: challenge.nonce, clientKey: Array(key.publicKey.derRepresentation))
-        let result = try await client.submitEvidence(evidence)
+        let result = try await client.submitEvidence(evidence, recovery: recovery)
         return Credential(result: result, clientKeyPEM: key.pemRepresentation)
     }
 }

@@ -24,10 +24,10 @@ public struct DeviceTransport: UpdateTransport {
 
     public func updateCheck() async throws -> UpdateCheckResponse { try await client { try await $0.updateCheck() } }
 
-    public func fetch(_ path: String, offset: Int) async throws -> Data? {
+    public func fetch(_ path: String, offset: Int, limit: Int) async throws -> Data? {
         do {
             return try await client { client in
-                try await client.send(.GET, path, body: nil, headers: offset > 0 ? [("Range", "bytes=\(offset)-")] : []).1
+                try await client.send(.GET, path, body: nil, headers: offset > 0 ? [("Range", "bytes=\(offset)-")] : [], limit: limit).1
             }
         } catch let failure as APIFailure where failure.status == 404 {
             return nil

@@ -8,8 +8,9 @@ public import X509
 /// How the update agent reaches the service: the device's own routes over mutual TLS.
 public protocol UpdateTransport: Sendable {
     func updateCheck() async throws -> UpdateCheckResponse
-    /// GETs `path`; nil when the service answers 404. From byte `offset` when it is not 0.
-    func fetch(_ path: String, offset: Int) async throws -> Data?
+    /// GETs `path`; nil when the service answers 404. From byte `offset` when it is not 0;
+    /// at most `limit` bytes — the rest of a longer answer is not read.
+    func fetch(_ path: String, offset: Int, limit: Int) async throws -> Data?
     func report(_ report: DeviceUpdateReport) async throws
 }
 
@@ -23,6 +24,9 @@ public enum UpdateOutcome: Sendable, Equatable {
     case deferred(Date)
     /// The device is in development mode: apps from the cloud wait until it leaves.
     case heldForDevelopment
+    /// The runtime must start over to boot other system software: a new release on trial,
+    /// or the previous one after the trial failed (``SystemBoot`` picks which).
+    case restartRequired
     case failed(String)
     case notInAGroup
 }
@@ -33,6 +37,10 @@ public enum UpdateOutcome: Sendable, Equatable {
 /// lower security versions than its counters hold, validates the modules, installs into the
 /// inactive slot, switches, runs the health check, and only then commits, advances the
 /// counters and reports `confirmed`. A bad start rolls back to the slot that ran before.
+///
+/// New system software installs the same way, into the same slot as the apps it runs with;
+/// the runtime then restarts into it (``UpdateOutcome/restartRequired``, ``SystemBoot``), and
+/// the new runtime's health check adds to the apps' that it was attested.
 ///
 /// Every step is idempotent and derived from disk at start, so a power loss anywhere leaves
 /// a complete, verified slot and the next start finishes or undoes the install truthfully.
@@ -55,6 +63,9 @@ public struct UpdateAgent: Sendable {
     /// In development mode the apps are the developer's: cloud app updates wait (and the
     /// service hears `development_mode`) until `rampart device enable-cloud-test`.
     public var developmentMode = false
+    /// Whether this runtime may install system software: only when its security monitor is
+    /// the one `rampartd run` starts, which measures whatever executable runs.
+    public var installsSystemSoftware = false
     /// The longest an update may be deferred from its first announcement.
     public static let maximumDeferral: TimeInterval = 24 * 3600
 
@@ -79,12 +90,13 @@ public struct UpdateAgent: Sendable {
         if let outcome = try await resumeTrial() { return outcome }
         // Before anything is verified: a power loss between a commit and its counters must not
         // let a lower security version in.
-        try await advanceCounters(for: (try slots.boot()).active.flatMap(slots.images(in:)) ?? [])
+        let runningVersion = try await monitor.identity().softwareVersion
+        try await advanceCounters(for: running(try slots.boot(), systemVersion: runningVersion))
 
         let answer = try await transport.updateCheck()
         guard let repository = answer.repositoryPath, let group = answer.deviceGroupId else { return .notInAGroup }
         var boot = try slots.boot()
-        let running = boot.active.flatMap(slots.images(in:)) ?? []
+        let running = running(boot, systemVersion: runningVersion)
         let trusted: TrustedMetadata
         do {
             trusted = try await refreshMetadata(repository: repository, group: group)
@@ -95,57 +107,75 @@ public struct UpdateAgent: Sendable {
             return .failed(error.code)
         }
 
-        // What the deployment asks for (apps only: system software installs are not built yet).
         let deployment = try await deploymentFile(trusted, repository: repository)
         guard deployment["deviceGroupId"] == .string(group.description) else {
             try await report(.failed, deployment: answer.deploymentId, running: running, reason: "verification_failed",
                              detail: "deployment_foreign_group: the signed deployment is another device group's")
             return .failed("deployment_foreign_group")
         }
-        let appsManaged = deployment["appsManaged"] == .bool(true)
-        var wanted: [(path: String, target: TargetFile)] = []
-        if appsManaged, case .array(let apps)? = deployment["apps"] {
-            for app in apps {
-                guard case .string(let id)? = app["imageId"] else { continue }
-                wanted.append(("\(id).imagepackage", try trusted.target("\(id).imagepackage")))
-            }
-        }
         let deploymentID: DeploymentID? = if case .string(let id)? = deployment["deploymentId"] { DeploymentID(id) } else { nil }
+        // What should run: the deployment's apps (or, unmanaged or in development mode, the
+        // ones that run), and the group's system software release. A nil target is kept.
+        var wanted: [(path: String, target: TargetFile?)] = []
+        let appsManaged = deployment["appsManaged"] == .bool(true)
+        var deployedApps: [String] = []
+        if appsManaged, case .array(let apps)? = deployment["apps"] {
+            for app in apps { if case .string(let id)? = app["imageId"] { deployedApps.append("\(id).imagepackage") } }
+        }
+        let runningApps = running.filter { $0.kind == .app }.map { "\($0.imageId).imagepackage" }
+        let heldForDevelopment = developmentMode && appsManaged && Set(deployedApps) != Set(runningApps)
+        if appsManaged && !developmentMode {
+            for path in deployedApps { wanted.append((path, try trusted.target(path))) }
+        } else {
+            wanted += runningApps.map { ($0, nil) }
+        }
+        var systemHeld: String?
+        if case .object(let system)? = deployment["systemSoftware"], case .string(let id)? = system["imageId"],
+            case .string(let version)? = system["version"], version != runningVersion, installsSystemSoftware
+        {
+            wanted.append(("\(id).imagepackage", try trusted.target("\(id).imagepackage")))
+        } else {
+            if case .object(let system)? = deployment["systemSoftware"], case .string(let version)? = system["version"],
+                version != runningVersion
+            {
+                systemHeld = "system software \(version) waits: a runtime started with --monitor-socket cannot measure a new executable"
+            }
+            if let system = running.first(where: { $0.kind == .systemSoftware }) { wanted.append(("\(system.imageId).imagepackage", nil)) }
+        }
         let wantedIDs = Set(wanted.compactMap { ImageID(String($0.path.dropLast(".imagepackage".count))) })
         let runningIDs = Set(running.map(\.imageId))
-        guard appsManaged, wantedIDs != runningIDs else {
+        guard wantedIDs != runningIDs else {
             // Repeated at every check: a power loss between commit and counters only delays them.
             try await advanceCounters(for: running)
-            try await report(.confirmed, deployment: deploymentID, running: running)
+            if heldForDevelopment {
+                try await report(.pending, deployment: deploymentID, running: running, reason: "development_mode",
+                                 detail: "the device is in development mode; cloud app updates wait until it leaves")
+                return .heldForDevelopment
+            }
+            try await report(.confirmed, deployment: deploymentID, running: running,
+                             reason: systemHeld.map { _ in "system_software_held" }, detail: systemHeld)
             return .upToDate
         }
         if let rollback = boot.lastRollback, rollback.deploymentId == deploymentID, Set(rollback.imageIds) == wantedIDs,
             !answer.checkNow
         {
-            // This set failed its start here before; wait for a new deployment or an update-now.
+            // This set failed its start here before; wait for a new deployment, release or update-now.
             try await report(.rolledBack, deployment: deploymentID, running: running, reason: rollback.reason, detail: rollback.detail)
             return .rolledBack(rollback.reason)
         }
 
-        if developmentMode {
-            try await report(.pending, deployment: deploymentID, running: running, reason: "development_mode",
-                             detail: "the device is in development mode; cloud app updates wait until it leaves")
-            return .heldForDevelopment
-        }
-
         // Download and verify what is new; keep what runs.
         try await report(.downloading, deployment: deploymentID, running: running)
-        var staged: [(InstalledImage, Data)] = []
+        var staged: [SlotStore.Staged] = []
         for (path, target) in wanted {
-            if let kept = running.first(where: { "\($0.imageId).imagepackage" == path }),
-                let bytes = FileManager.default.contents(atPath: slots.packagePath(boot.active!, kept.imageId))
-            {
-                staged.append((kept, bytes))
+            if let kept = running.first(where: { "\($0.imageId).imagepackage" == path }), let active = boot.active {
+                staged.append(.kept(kept, from: active))
                 continue
             }
             do {
+                guard let target else { throw DeviceError(code: "image_missing", message: "\(path) is neither installed nor listed") }
                 let bytes = try await download(target, path: path, repository: repository)
-                staged.append((try await verified(bytes, target: target), bytes))
+                staged.append(.downloaded(try await verified(bytes, target: target), bytes))
             } catch let error as any RampartError {
                 let reason = ["target_too_large", "download_failed"].contains(error.code) ? "download_failed"
                     : error.code == "security_version_too_low" ? "security_version_too_low" : "verification_failed"
@@ -177,23 +207,46 @@ public struct UpdateAgent: Sendable {
         UpdateCheckpoint.trialArmed.reach()
         try await report(.installed, deployment: deploymentID, running: running)
         UpdateCheckpoint.reexecBeforeBoot.reach()
+        // New system software boots in a new start of the runtime; apps alone start here.
+        if staged.contains(where: { $0.image.kind == .systemSoftware && $0.isDownloaded }) { return .restartRequired }
         return try await resumeTrial() ?? .installed(deploymentID)
+    }
+
+    /// What runs: the active slot's apps, and its system software when this runtime is it
+    /// (the factory runtime runs when the slot's does not verify).
+    func running(_ boot: BootRecord, systemVersion: String) -> [InstalledImage] {
+        (boot.active.flatMap(slots.images(in:)) ?? []).filter { $0.kind == .app || $0.version == systemVersion }
     }
 
     /// Boots an armed trial: one attempt, then health check; healthy → commit, counters,
     /// `confirmed`; unhealthy, or an attempt already spent by a start that never reached its
-    /// verdict → back to the previous slot, `rolled-back`.
+    /// verdict → back to the previous slot, `rolled-back`. A trial with new system software
+    /// is judged only by the start ``SystemBoot`` booted it in; any other start restarts
+    /// into it, or finds its attempt spent.
     func resumeTrial() async throws -> UpdateOutcome? {
         let slots = self.slots
         var boot = try slots.boot()
         guard var trial = boot.trial else { return nil }
-        let previous = boot.active.flatMap(slots.images(in:)) ?? []
-        guard trial.attemptsLeft > 0, let images = slots.images(in: trial.slot) else {
+        let systemVersion = try await monitor.identity().softwareVersion
+        let previous = running(boot, systemVersion: systemVersion)
+        guard let images = slots.images(in: trial.slot) else {
             return try await rollBack(&boot, trial: trial, reason: "interrupted", detail: "the new images did not reach their health verdict", previous: previous)
         }
-        trial.attemptsLeft -= 1
-        boot.trial = trial
-        try slots.write(boot)
+        let system = images.first { $0.kind == .systemSoftware }
+        if let system, system.version != systemVersion || !SystemBoot(state: state).isAttempt(trial) {
+            if trial.attempt == nil, trial.attemptsLeft > 0 { return .restartRequired }
+            return try await rollBack(
+                &boot, trial: trial, reason: "interrupted", detail: "system software \(system.version) did not reach its health verdict",
+                previous: previous)
+        }
+        if system == nil {
+            guard trial.attemptsLeft > 0 else {
+                return try await rollBack(&boot, trial: trial, reason: "interrupted", detail: "the new images did not reach their health verdict", previous: previous)
+            }
+            trial.attemptsLeft -= 1
+            boot.trial = trial
+            try slots.write(boot)
+        }
         UpdateCheckpoint.trialBooted.reach()
 
         UpdateCheckpoint.healthCheckRunning.reach()
@@ -206,6 +259,8 @@ public struct UpdateAgent: Sendable {
         }
         if let failure = await healthCheck(definitions, replacing: previous) {
             let outcome = try await rollBack(&boot, trial: trial, reason: "start_failed", detail: failure, previous: previous)
+            // Back to the runtime that ran before, or to the apps that did.
+            if system != nil { return .restartRequired }
             await startInstalledApps()
             return outcome
         }
@@ -308,9 +363,7 @@ public struct UpdateAgent: Sendable {
     private func rollBack(
         _ boot: inout BootRecord, trial: BootRecord.Trial, reason: String, detail: String, previous: [InstalledImage]
     ) async throws -> UpdateOutcome {
-        let attempted = slots.images(in: trial.slot)?.map(\.imageId) ?? []
-        boot.trial = nil
-        boot.lastRollback = BootRecord.Rollback(reason: reason, detail: detail, imageIds: attempted, deploymentId: trial.deploymentId)
+        boot.rollBack(reason: reason, detail: detail, attempted: slots.images(in: trial.slot) ?? [])
         try slots.write(boot)
         try await report(.rolledBack, deployment: trial.deploymentId, running: previous, reason: reason, detail: detail)
         return .rolledBack(reason)
@@ -319,8 +372,8 @@ public struct UpdateAgent: Sendable {
     /// Raises each installed component's counter to its security version; repeated at every
     /// commit, so a power loss between commit and counters only delays it.
     func advanceCounters(for images: [InstalledImage]) async throws {
-        for image in images where image.kind == .app {
-            _ = try await monitor.advanceCounter(.component(image.componentId), to: UInt64(image.securityVersion))
+        for image in images {
+            _ = try await monitor.advanceCounter(image.counter, to: UInt64(image.securityVersion))
         }
     }
 
@@ -336,7 +389,7 @@ public struct UpdateAgent: Sendable {
         let rootPath = "\(directory)/root.json"
         var rootBytes = FileManager.default.contents(atPath: rootPath)
         if rootBytes == nil {
-            guard let first = try await transport.fetch("\(repository)/metadata/1.root.json", offset: 0) else {
+            guard let first = try await transport.fetch("\(repository)/metadata/1.root.json", offset: 0, limit: TrustedMetadata.Limits().root + 1) else {
                 throw TUFError("tuf_metadata_invalid", "the repository has no 1.root.json")
             }
             rootBytes = first
@@ -344,27 +397,28 @@ public struct UpdateAgent: Sendable {
         var trusted = try TrustedMetadata(root: rootBytes!, now: now())
         try DurableFile.write(rootBytes!, to: rootPath)
         for _ in 0..<trusted.limits.maxRootRotations {
-            guard let next = try await transport.fetch("\(repository)/metadata/\(trusted.root.common.version + 1).root.json", offset: 0)
+            guard let next = try await transport.fetch(
+                "\(repository)/metadata/\(trusted.root.common.version + 1).root.json", offset: 0, limit: trusted.limits.root + 1)
             else { break }
             try trusted.updateRoot(next)
             try DurableFile.write(next, to: rootPath)
             UpdateCheckpoint.rootUpdated.reach()
         }
         try trusted.finishRootUpdates()
-        guard let timestamp = try await transport.fetch("\(repository)/metadata/timestamp.json", offset: 0) else {
+        guard let timestamp = try await transport.fetch("\(repository)/metadata/timestamp.json", offset: 0, limit: trusted.limits.timestamp + 1) else {
             throw TUFError("tuf_metadata_invalid", "the repository has no timestamp.json")
         }
         try trusted.updateTimestamp(timestamp)
         try DurableFile.write(timestamp, to: "\(directory)/timestamp.json")
         UpdateCheckpoint.timestampPersisted.reach()
         guard let snapshot = try await transport.fetch(
-            "\(repository)/metadata/\(trusted.timestamp!.snapshot.version).snapshot.json", offset: 0)
+            "\(repository)/metadata/\(trusted.timestamp!.snapshot.version).snapshot.json", offset: 0, limit: trusted.limits.snapshot + 1)
         else { throw TUFError("tuf_metadata_invalid", "the snapshot the timestamp names is missing") }
         try trusted.updateSnapshot(snapshot)
         try DurableFile.write(snapshot, to: "\(directory)/snapshot.json")
         UpdateCheckpoint.snapshotPersisted.reach()
         guard let targets = try await transport.fetch(
-            "\(repository)/metadata/\(trusted.snapshot!.targets.version).targets.json", offset: 0)
+            "\(repository)/metadata/\(trusted.snapshot!.targets.version).targets.json", offset: 0, limit: trusted.limits.targets + 1)
         else { throw TUFError("tuf_metadata_invalid", "the targets the snapshot names are missing") }
         try trusted.updateTargets(targets)
         // Versions never go back across checks either: a replayed, older but unexpired set
@@ -398,7 +452,8 @@ public struct UpdateAgent: Sendable {
         if have.count > target.length { have = Data() }
         UpdateCheckpoint.downloadStarted.reach()
         if have.count < target.length {
-            guard let rest = try await transport.fetch("\(repository)/targets/\(target.sha256).\(path)", offset: have.count) else {
+            guard let rest = try await transport.fetch(
+                "\(repository)/targets/\(target.sha256).\(path)", offset: have.count, limit: target.length - have.count + 1) else {
                 throw DeviceError(code: "download_failed", message: "the service no longer offers \(path)")
             }
             have.append(rest.prefix(target.length - have.count + 1))
@@ -427,7 +482,7 @@ public struct UpdateAgent: Sendable {
         else {
             throw DeviceError(code: "image_metadata_mismatch", message: "the package is not the image the update metadata describes")
         }
-        let floor = try await monitor.counter(.component(metadata.componentId))
+        let floor = try await monitor.counter(metadata.kind == .systemSoftware ? .systemSoftware : .component(metadata.componentId))
         guard UInt64(metadata.securityVersion) >= floor else {
             throw DeviceError(
                 code: "security_version_too_low",
@@ -449,11 +504,21 @@ public struct UpdateAgent: Sendable {
         let path = "\(state.directory)/update-sequence"
         let sequence = (FileManager.default.contents(atPath: path).flatMap { Int(String(decoding: $0, as: UTF8.self)) } ?? 0) + 1
         try DurableFile.write(Data(String(sequence).utf8), to: path)
+        let version = (try? await monitor.identity().softwareVersion) ?? "unknown"
         let apps = running.filter { $0.kind == .app }.map { RunningSoftware.App(componentId: $0.componentId, imageId: $0.imageId, version: $0.version) }
         try await transport.report(
             DeviceUpdateReport(
                 sequence: sequence, deploymentId: deployment, state: updateState, reason: reason, detail: detail.map { String($0.prefix(1000)) },
-                running: RunningSoftware(systemSoftware: .init(version: (try? await monitor.identity().softwareVersion) ?? "unknown"), apps: apps),
+                running: RunningSoftware(systemSoftware: .init(version: version, imageId: running.first { $0.kind == .systemSoftware && $0.version == version }?.imageId), apps: apps),
                 deferredUntil: deferredUntil))
     }
+}
+
+extension InstalledImage {
+    /// The monotonic counter that holds this component's highest committed security version.
+    var counter: MonotonicCounter { kind == .systemSoftware ? .systemSoftware : .component(componentId) }
+}
+
+extension SlotStore.Staged {
+    var isDownloaded: Bool { if case .downloaded = self { true } else { false } }
 }

@@ -16,8 +16,12 @@ extension API {
                 return try .json(try await challenge(for: body.deviceId), status: .created)
             },
             Endpoint(.post, "/v1/attestation/evidence") { request, _ in
+                let recovery = try request.uri.queryParameters.get("purpose").map { purpose in
+                    guard purpose == "recovery" else { throw ServiceError.invalidField("purpose", "must be recovery, or absent") }
+                    return true
+                } ?? false
                 let evidence = try await request.decodeBody(AttestationEvidence.self)
-                return try .json(try await attest(evidence), status: .created)
+                return try .json(try await attest(evidence, recovery: recovery), status: .created)
             },
         ]
     }
@@ -40,7 +44,12 @@ extension API {
 
     /// Checks evidence and, for a genuine claimed device running what it certified, issues
     /// its 24-hour client certificate. Throws a ``ServiceError`` naming the failed rule.
-    public func attest(_ evidence: AttestationEvidence) async throws -> AttestationResult {
+    ///
+    /// With `recovery`, a genuine device whose only fault is its system software (unknown,
+    /// revoked or below its counter — `UpdateRequired.codes`) gets a **recovery** certificate
+    /// instead of the refusal: one hour, good only for the update routes, so it can fetch the
+    /// release that fixes it. Everything else is refused as without it.
+    public func attest(_ evidence: AttestationEvidence, recovery: Bool = false) async throws -> AttestationResult {
         let now = now()
         guard let payloadBytes = Data(base64Encoded: evidence.payload),
             let claimed = try? JSONDecoder.rampart.decode(AttestationPayload.self, from: payloadBytes),
@@ -49,7 +58,7 @@ extension API {
         let nonceHash = Self.hash(nonce)
         do {
             return try await verifyAndIssue(
-                evidence, payloadBytes: payloadBytes, claimed: claimed, nonceHash: nonceHash, now: now)
+                evidence, payloadBytes: payloadBytes, claimed: claimed, nonceHash: nonceHash, recovery: recovery, now: now)
         } catch let refusal as ServiceError where !Self.nonceRefusals.contains(refusal.code) {
             // The nonce is spent by any evidence naming it, good or bad, so it cannot be
             // retried; and a nonce that was not fresh is the refusal the device hears first.
@@ -62,13 +71,44 @@ extension API {
         }
     }
 
+    /// Why the device's system software is refused, if it is: not a trusted release,
+    /// below the device's own counter, or revoked (the codes of `UpdateRequired`).
+    static func softwareRefusal(_ release: SystemSoftwareRelease?, payload: AttestationPayload, runtime: [UInt8]) -> ServiceError? {
+        guard let release else {
+            return AttestationError.refused(
+                "software_unknown",
+                "system software \(payload.softwareVersion) (SHA-256 \(runtime.hexString.prefix(16))…) is not a release this service trusts; the device must update")
+        }
+        // Anti-rollback: never below the newest security version the device has installed.
+        if let floor = payload.counters[MonotonicCounter.systemSoftware.rawValue], UInt64(release.securityVersion) < floor {
+            return AttestationError.refused(
+                "software_rolled_back",
+                "system software \(release.version) has security version \(release.securityVersion), below the \(floor) this device has installed; the device must update")
+        }
+        if release.revokedAt != nil {
+            return AttestationError.refused(
+                "software_revoked",
+                "system software \(release.version) was revoked (\(release.revocationReason ?? "no reason given")); the device must update")
+        }
+        return nil
+    }
+
+    /// How long a recovery certificate lasts: enough to download and install a release.
+    static let recoveryLifetime: TimeInterval = 3600
+
+    /// The routes a recovery certificate opens: the update check, the repository, reports.
+    static func recoveryAllows(_ path: String) -> Bool {
+        path == "/v1/device/update-check" || path == "/v1/device/update-state" || path.hasPrefix("/v1/device/tuf/")
+    }
+
     /// The refusals about the nonce itself.
     static let nonceRefusals: Set<String> = ["nonce_unknown", "nonce_replayed", "nonce_expired"]
 
     /// Verifies the evidence against the registered identity, then in one transaction spends
     /// the nonce, checks the reference values and issues the certificate.
     private func verifyAndIssue(
-        _ evidence: AttestationEvidence, payloadBytes: Data, claimed: AttestationPayload, nonceHash: String, now: Date
+        _ evidence: AttestationEvidence, payloadBytes: Data, claimed: AttestationPayload, nonceHash: String, recovery: Bool,
+        now: Date
     ) async throws -> AttestationResult {
         // One read: the claim, and whether the nonce is worth checking signatures for.
         let (found, nonceRefusal) = try await database.read { db in
@@ -92,27 +132,11 @@ extension API {
         return try await database.transaction { db -> AttestationResult in
             if let refusal = try await db.consumeNonce(hash: nonceHash, device: device, now: now) { throw refusal }
             // Reference values: the measured runtime must be a release the service trusts.
-            guard let release = try await db.release(measurement: verified.runtime.hexString),
-                release.version == payload.softwareVersion
-            else {
-                throw AttestationError.refused(
-                    "software_unknown",
-                    "system software \(payload.softwareVersion) (SHA-256 \(verified.runtime.hexString.prefix(16))…) is not a release this service trusts; the device must update"
-                )
+            let release = try await db.release(measurement: verified.runtime.hexString).flatMap {
+                $0.version == payload.softwareVersion ? $0 : nil
             }
-            // Anti-rollback: never below the newest security version the device has installed.
-            if let floor = payload.counters[MonotonicCounter.systemSoftware.rawValue], UInt64(release.securityVersion) < floor {
-                throw AttestationError.refused(
-                    "software_rolled_back",
-                    "system software \(release.version) has security version \(release.securityVersion), below the \(floor) this device has installed; the device must update"
-                )
-            }
-            if release.revokedAt != nil {
-                throw AttestationError.refused(
-                    "software_revoked",
-                    "system software \(release.version) was revoked (\(release.revocationReason ?? "no reason given")); the device must update"
-                )
-            }
+            let softwareRefusal = Self.softwareRefusal(release, payload: payload, runtime: verified.runtime)
+            if let softwareRefusal, !recovery { throw softwareRefusal }
             // The claim may have moved between the read above and now: issue from the current owner's CA only.
             guard try await db.owner(of: device) == claim.tenant else {
                 throw AttestationError.refused("device_not_claimed", "device \(device) changed owner during attestation; try again")
@@ -120,19 +144,20 @@ extension API {
             let issuer = try await pki.issuingChain(for: claim.tenant, db: db, now: now)
             let result = DiceTcbInfo(
                 vendor: "Rampart", model: "rampartd", version: payload.softwareVersion,
-                securityVersion: release.securityVersion, layer: 1,
+                securityVersion: release?.securityVersion ?? 0, layer: 1,
                 fwids: [verified.runtime, [UInt8](hexString: verified.measurementDigest) ?? []])
             let certificate = try issuer.authority.issueDeviceCertificate(
-                deviceID: device.hex, publicKey: verified.clientKey, attestation: result, now: now)
+                deviceID: device.hex, publicKey: verified.clientKey, attestation: result, now: now,
+                lifetime: softwareRefusal == nil ? nil : Self.recoveryLifetime)
             try await db.insertAttestation(
                 device: device, tenant: claim.tenant, time: now, softwareVersion: payload.softwareVersion,
                 measurementDigest: verified.measurementDigest, certificateSerial: certificate.serialHex,
-                certificateExpiresAt: certificate.notValidAfter)
+                certificateExpiresAt: certificate.notValidAfter, recovery: softwareRefusal != nil)
             return AttestationResult(
                 deviceId: device, tenantId: claim.tenant,
                 certificateChain: [certificate.pemString] + issuer.chainPEM,
                 expiresAt: certificate.notValidAfter, softwareVersion: payload.softwareVersion,
-                measurementDigest: verified.measurementDigest)
+                measurementDigest: verified.measurementDigest, recovery: softwareRefusal.map { "\($0.code): \($0.message)" })
         }
     }
 

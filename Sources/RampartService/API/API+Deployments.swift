@@ -154,11 +154,12 @@ extension API {
                 throw ServiceError.invalidField(
                     "reason", "a \(report.state.rawValue) report names one of \(DeviceUpdateReport.failureReasons.sorted().joined(separator: ", "))")
             }
-        case .pending where report.reason == "development_mode":
+        case .pending where report.reason == "development_mode", .confirmed where report.reason == "system_software_held":
             break
         default:
             guard report.reason == nil else {
-                throw ServiceError.invalidField("reason", "only failed and rolled-back reports carry one (and pending ones development_mode)")
+                throw ServiceError.invalidField(
+                    "reason", "only failed and rolled-back reports carry one (pending ones development_mode, confirmed ones system_software_held)")
             }
         }
         guard (report.detail?.count ?? 0) <= APILimits.maxDescriptionLength else {

@@ -39,22 +39,27 @@ struct DeviceAuthenticator: RouterMiddleware {
                 401, "certificate_expired",
                 "this device certificate is valid from \(certificate.notValidBefore) to \(certificate.notValidAfter); attest again")
         }
-        let (tenant, revoked) = try await api.database.read { db -> (TenantID?, Bool?) in
+        let (tenant, issued) = try await api.database.read { db -> (TenantID?, (revoked: Bool, recovery: Bool)?) in
             guard let tenant = try await db.owner(of: device) else { return (nil, nil) }
             let issuers = try await api.pki.tenantCAs(tenant, db: db, now: now).map(\.0)
-            let issued = issuers.contains { certificate.isIssued(by: $0) }
-            guard issued else { return (nil, nil) }
-            return (tenant, try await db.certificateRevoked(serial: certificate.serialHex, device: device))
+            guard issuers.contains(where: { certificate.isIssued(by: $0) }) else { return (nil, nil) }
+            return (tenant, try await db.issuedCertificate(serial: certificate.serialHex, device: device))
         }
         guard let tenant else {
             throw ServiceError(
                 403, "certificate_foreign_tenant",
                 "this certificate was not issued by the CA of the tenant that holds device \(device) now; attest again")
         }
-        guard let revoked else {
+        guard let issued else {
             throw ServiceError(403, "certificate_unknown", "this service has no record of issuing this certificate to \(device)")
         }
-        guard !revoked else {
+        if issued.recovery {
+            // Issued to software the service does not trust, so that it can fetch a fix: nothing more.
+            guard API.recoveryAllows(request.uri.path) else {
+                throw ServiceError(
+                    403, "recovery_only", "a recovery certificate opens only the update routes; install the update and attest again")
+            }
+        } else if issued.revoked {
             throw ServiceError(
                 403, "software_revoked",
                 "this certificate was issued for system software that has since been revoked; the device must update and attest again")

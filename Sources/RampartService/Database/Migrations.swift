@@ -214,6 +214,12 @@ enum Schema {
                 // seconds, so "reported after the request" cannot tell the same second apart).
                 "ALTER TABLE device_update_status ADD COLUMN update_request_seen BIGINT",
             ]),
+        Migration(
+            version: 9, name: "recovery-certificates",
+            statements: [
+                // 1 for a recovery certificate: issued to refused system software, for the update routes only.
+                "ALTER TABLE attestations ADD COLUMN recovery BIGINT NOT NULL DEFAULT 0",
+            ]),
     ]
 
     /// Applies every migration not yet applied, each in its own transaction, in order.

@@ -46,32 +46,34 @@ extension SQLExecutor {
 
     func insertAttestation(
         device: DeviceID, tenant: TenantID, time: Date, softwareVersion: String, measurementDigest: String,
-        certificateSerial: String, certificateExpiresAt: Date
+        certificateSerial: String, certificateExpiresAt: Date, recovery: Bool = false
     ) async throws {
         try await query(
             """
-            INSERT INTO attestations (device_id, tenant_id, time, software_version, measurement_digest, certificate_serial, certificate_expires_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7)
+            INSERT INTO attestations (device_id, tenant_id, time, software_version, measurement_digest, certificate_serial,
+                certificate_expires_at, recovery)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
             """,
             .of(device), .of(tenant), .of(time), .text(softwareVersion), .text(measurementDigest),
-            .text(certificateSerial), .of(certificateExpiresAt))
+            .text(certificateSerial), .of(certificateExpiresAt), .int(recovery ? 1 : 0))
     }
 
-    /// Whether the release a device certificate was issued for is revoked now; nil when
-    /// this service has no record of issuing that certificate to that device.
-    func certificateRevoked(serial: String, device: DeviceID) async throws -> Bool? {
+    /// What the service issued a device certificate for: whether the release is revoked now,
+    /// and whether it is a recovery certificate; nil when this service has no record of
+    /// issuing that certificate to that device.
+    func issuedCertificate(serial: String, device: DeviceID) async throws -> (revoked: Bool, recovery: Bool)? {
         let rows = try await query(
             """
-            SELECT r.revoked_at FROM attestations a LEFT JOIN system_software_releases r ON r.version = a.software_version
+            SELECT r.revoked_at, a.recovery FROM attestations a LEFT JOIN system_software_releases r ON r.version = a.software_version
             WHERE a.device_id = $1 AND a.certificate_serial = $2
             """, .of(device), .text(serial))
         guard let row = rows.first else { return nil }
-        return try row.optionalDate("revoked_at") != nil
+        return (try row.optionalDate("revoked_at") != nil, try row.int("recovery") != 0)
     }
 
     func lastAttestation(device: DeviceID, tenant: TenantID) async throws -> AttestationSummary? {
         try await query(
-            "SELECT * FROM attestations WHERE device_id = $1 AND tenant_id = $2 ORDER BY id DESC LIMIT 1", .of(device),
+            "SELECT * FROM attestations WHERE device_id = $1 AND tenant_id = $2 AND recovery = 0 ORDER BY id DESC LIMIT 1", .of(device),
             .of(tenant)
         ).first.map { row in
             AttestationSummary(

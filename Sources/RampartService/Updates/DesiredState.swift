@@ -39,7 +39,7 @@ enum DesiredState {
 /// `awaiting_contact` (no report yet); `no_deliverable_system_software`; from the report's
 /// state `rolled_back`, `download_failed` (download or `target_too_large`),
 /// `security_version_too_low`, `verification_failed` (any other failure), `downloading`,
-/// `awaiting_health_check`, `development_mode`; then `awaiting_contact` (the report predates
+/// `awaiting_health_check`, `development_mode`, `system_software_held`; then `awaiting_contact` (the report predates
 /// the deployment in force), `deferred`, `outside_maintenance_window`, `update_pending`.
 /// Two are informational and may come with `inSync`: `no_deployment` (the group has none,
 /// so apps are not managed) and `update_policy` (`no-app-updates` keeps the device's apps
@@ -115,6 +115,10 @@ enum DeploymentStatus {
         case .pending where report.reason == "development_mode":
             status.reason = "development_mode"
             status.detail = "the device is in development mode: cloud app updates wait until `rampart device enable-cloud-test`"
+            return status
+        case .confirmed where report.reason == "system_software_held" && !systemInSync:
+            status.reason = "system_software_held"
+            status.detail = report.detail
             return status
         case .pending, .confirmed:
             break
