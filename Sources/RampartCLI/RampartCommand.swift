@@ -12,7 +12,8 @@ public struct RampartCommand: AsyncParsableCommand {
         subcommands: [
             DemoCommand.self, LoginCommand.self, WhoAmICommand.self, TenantCommands.self, RoleCommands.self,
             TokenCommands.self, DeviceCommands.self, ProductCommands.self, DeviceGroupCommands.self, CACommands.self,
-            AuditCommands.self, OSCommands.self, AppCommands.self, ImageCommands.self, DeploymentCommands.self, BenchCommand.self,
+            AuditCommands.self, OSCommands.self, AppCommands.self, ImageCommands.self, DeploymentCommands.self, ErrorCommands.self,
+            BenchCommand.self,
         ]
     )
 

@@ -68,6 +68,9 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(name: .customLong("tpm-vendor-ca"), help: "PEM file of a TPM vendor CA: it signs TPM endorsement-key certificates (repeatable).")
     var tpmVendorCAs: [String] = []
 
+    @Option(name: .customLong("error-retention-days"), help: "Days failure reports are kept (default 14).")
+    var errorRetentionDays: Int?
+
     @Option(name: .customLong("config"), help: "JSON settings file (also $RAMPART_CONFIG_FILE); flags and environment win over it.")
     var configFile: String?
 
@@ -96,7 +99,8 @@ struct ServerCommand: AsyncParsableCommand {
             dataDirectory: dataDirectory, host: host, port: port, database: databaseURL,
             keyEncryptionKeyFile: keyEncryptionKeyFile, tlsCertificate: tlsCertificate, tlsKey: tlsKey,
             hostnames: hostnames.isEmpty ? nil : hostnames, bootstrapTokenFile: bootstrapTokenFile, logLevel: logLevel,
-            manufacturerCAs: manufacturerCAs.isEmpty ? nil : manufacturerCAs, tpmVendorCAs: tpmVendorCAs.isEmpty ? nil : tpmVendorCAs)
+            manufacturerCAs: manufacturerCAs.isEmpty ? nil : manufacturerCAs, tpmVendorCAs: tpmVendorCAs.isEmpty ? nil : tpmVendorCAs,
+            errorRetentionDays: errorRetentionDays)
         var layers = [flags, try ServerSettings(environment: environment)]
         if let file = configFile ?? environment["RAMPART_CONFIG_FILE"] {
             layers.append(try ServerSettings(file: file))

@@ -68,7 +68,13 @@ struct StateOptions: ParsableArguments {
 extension StateOptions {
     /// Replaces this process with the runtime the device should run, unless it is that one.
     func bootSelectedRuntime(trials: Bool, log: (String) -> Void) async throws {
-        if let executable = try await SystemBoot(state: state).select(trials: trials, log: log) {
+        var boot = SystemBoot(state: state)
+        boot.reporter = (try? state.record()).map {
+            FailureReporter(
+                queue: ReportQueue(state: state), deviceId: $0.deviceId,
+                systemSoftwareVersion: state.runningSystemSoftware(factoryVersion: runtimeVersion).version)
+        }
+        if let executable = try await boot.select(trials: trials, log: log) {
             log("starting \(executable)")
             try SystemBoot.exec(executable)
         }
@@ -236,19 +242,35 @@ struct ServiceOptions: ParsableArguments {
 
 /// Saves a credential: the chain as certificate.pem, the key as client-key.pem (0600), the
 /// attestation's result as attestation.json.
+///
+/// `rampartd run` attests from two loops (renewal and updates): saves are serialised and
+/// each file replaced whole, so the key and the chain on disk always belong together.
 func save(_ credential: DeviceSession.Credential, in state: DeviceState) throws {
-    try SecretFile.write(credential.clientKeyPEM, to: state.clientKeyPath)
-    try credential.result.certificateChain.joined().write(toFile: state.certificatePath, atomically: true, encoding: .utf8)
-    try JSONEncoder.rampart.encode(credential.result).write(to: URL(fileURLWithPath: state.attestationPath), options: .atomic)
+    try credentialFiles.withLock { _ in
+        try SecretFile.write(credential.clientKeyPEM, to: "\(state.clientKeyPath).new")
+        guard rename("\(state.clientKeyPath).new", state.clientKeyPath) == 0 else {
+            throw ValidationError("cannot replace \(state.clientKeyPath): \(String(cString: strerror(errno)))")
+        }
+        try credential.result.certificateChain.joined().write(toFile: state.certificatePath, atomically: true, encoding: .utf8)
+        try JSONEncoder.rampart.encode(credential.result).write(to: URL(fileURLWithPath: state.attestationPath), options: .atomic)
+    }
 }
 
-/// The credential saved by the last attestation, if any.
+let credentialFiles = Mutex<Void>(())
+
+/// The credential saved by the last attestation, if any (and only when its key is the one
+/// its certificate certifies).
 func savedCredential(in state: DeviceState) -> DeviceSession.Credential? {
-    guard let result = FileManager.default.contents(atPath: state.attestationPath)
-            .flatMap({ try? JSONDecoder.rampart.decode(AttestationResult.self, from: $0) }),
-        let key = try? String(contentsOfFile: state.clientKeyPath, encoding: .utf8)
-    else { return nil }
-    return DeviceSession.Credential(result: result, clientKeyPEM: key)
+    credentialFiles.withLock { _ in
+        guard let result = FileManager.default.contents(atPath: state.attestationPath)
+                .flatMap({ try? JSONDecoder.rampart.decode(AttestationResult.self, from: $0) }),
+            let key = try? String(contentsOfFile: state.clientKeyPath, encoding: .utf8),
+            let leaf = result.certificateChain.first.flatMap({ try? Certificate(pemEncoded: $0) }),
+            let privateKey = try? P256.Signing.PrivateKey(pemRepresentation: key),
+            leaf.publicKey == Certificate.PublicKey(privateKey.publicKey)
+        else { return nil }
+        return DeviceSession.Credential(result: result, clientKeyPEM: key)
+    }
 }
 
 struct AppOptions: ParsableArguments {
@@ -264,8 +286,11 @@ final class RunningApps: Sendable {
     let network: DeviceAppNetwork
     private let supervisor = Mutex<AppSupervisor?>(nil)
 
-    init(state: DeviceState) {
+    let reporter: FailureReporter?
+
+    init(state: DeviceState, reporter: FailureReporter? = nil) {
         self.state = state
+        self.reporter = reporter
         network = DeviceAppNetwork(
             credential: savedCredential(in: state), extraTrustRootsPEM: try? String(contentsOfFile: state.appTrustPath, encoding: .utf8))
     }
@@ -276,7 +301,8 @@ final class RunningApps: Sendable {
             let made = AppSupervisor(
                 environment: AppEnvironment(
                     directory: URL(fileURLWithPath: state.appsDirectory), peripherals: peripherals(), network: network,
-                    tenantID: tenant, logger: Logger(label: "rampartd.apps")))
+                    tenantID: tenant, logger: Logger(label: "rampartd.apps")),
+                onExit: { [reporter] definition, exit, crashLoop in reporter?.appEnded(definition, exit, crashLoop: crashLoop) })
             current = made
             return made
         }
@@ -426,6 +452,7 @@ func checkForUpdates(
     agent.healthWindow = healthWindow
     agent.apps = apps?.supervisor(tenant: credential.result.tenantId)
     agent.installsSystemSoftware = service.monitorSocket == nil
+    agent.reporter = apps?.reporter
     agent.developmentMode = await DevelopmentMode(
         state: state, root: try Certificate(pemEncoded: rootPEM), device: try await monitor.identity().deviceId,
         tenant: credential.result.tenantId
@@ -459,6 +486,8 @@ struct Run: AsyncParsableCommand {
     @Option(help: "First retry pause, in seconds.") var initialBackoff: Double = 2
     @Option(help: "Seconds between update checks (with ±10 % jitter); the first runs at start.") var updateInterval: Double = 86_400
     @Option(help: "Seconds between contacts that ask whether an operator requested an update now.") var contactInterval: Double = 300
+    @Option(help: "Seconds between uploads of queued failure reports (doubling after a failure, up to 600).")
+    var reportInterval: Double = 30
     @OptionGroup var appOptions: AppOptions
 
     func run() async throws {
@@ -484,7 +513,16 @@ struct Run: AsyncParsableCommand {
         let identity = try await waitForMonitor(monitor)
         log("device \(identity.deviceId) (\(identity.securityProcessor.rawValue)), software \(identity.softwareVersion), \(identity.measurements.count) measurements")
 
-        let apps = RunningApps(state: options.state)
+        let reporter = FailureReporter(
+            queue: ReportQueue(state: options.state), deviceId: identity.deviceId, systemSoftwareVersion: identity.softwareVersion)
+        // A run that ended without stopping (crash, kill, power loss) left its marker behind.
+        let marker = "\(options.state.directory)/running"
+        if FileManager.default.fileExists(atPath: marker) {
+            reporter.report(
+                .runtimeCrash, eventClass: .os, details: "the previous run of rampartd ended without stopping (crash, kill or power loss)")
+        }
+        try DurableFile.write(Data("\(getpid())".utf8), to: marker)
+        let apps = RunningApps(state: options.state, reporter: reporter)
         await apps.startInstalled()
         let policy = RenewalPolicy(initialBackoff: initialBackoff, maximumBackoff: maxBackoff)
         var restart = false
@@ -492,6 +530,8 @@ struct Run: AsyncParsableCommand {
             group.addTask { try await keepAttested(monitor, policy: policy, apps: apps) }
             group.addTask { try await keepUpdated(monitor, apps: apps) }
             group.addTask { try await keepDebugSocket(monitor, apps: apps) }
+            group.addTask { try await keepReporting(reporter, apps: apps) }
+            if let pid = child { group.addTask { try await watchMonitor(pid, reporter: reporter) } }
             group.addTask {
                 for await signal in await UnixSignalsSequence(trapping: .sigterm, .sigint) {
                     log("\(signal): stopping")
@@ -506,7 +546,57 @@ struct Run: AsyncParsableCommand {
             group.cancelAll()
         }
         await apps.current?.stopAll()
+        try? FileManager.default.removeItem(atPath: marker)
         return restart
+    }
+
+    /// Uploads queued failure reports every --report-interval (with the saved credential),
+    /// doubling the pause after a failure up to 10 minutes; and reports a storm of denied
+    /// host calls (100 or more by one app between two looks).
+    private func keepReporting(_ reporter: FailureReporter, apps: RunningApps) async throws {
+        var pause = reportInterval
+        var denials: [ComponentID: Int] = [:]
+        while !Task.isCancelled {
+            try await Task.sleep(for: .milliseconds(Int(pause * 1000)))
+            for status in apps.current?.status() ?? [] {
+                let total = status.deniedCalls.values.reduce(0, +)
+                if total - denials[status.componentId, default: 0] >= 100 {
+                    reporter.report(
+                        .denialStorm, eventClass: .application, component: status.componentId,
+                        details: "\(total - denials[status.componentId, default: 0]) denied host calls: \(status.deniedCalls.keys.sorted().joined(separator: ", "))")
+                }
+                denials[status.componentId] = total
+            }
+            guard reporter.queue.count > 0 || !reporter.queue.pending(limit: 1).isEmpty else {
+                pause = reportInterval
+                continue
+            }
+            do {
+                guard let credential = savedCredential(in: options.state),
+                    let rootPEM = try? String(contentsOfFile: options.state.serviceRootPath, encoding: .utf8)
+                else { continue }
+                let transport = DeviceTransport(server: service.server, rootPEM: rootPEM, credential: credential, timeout: service.requestTimeout)
+                let sent = try await reporter.queue.upload(via: transport)
+                log("uploaded \(sent) failure report(s)")
+                pause = reportInterval
+            } catch {
+                pause = min(max(pause * 2, reportInterval), 600)
+                log("uploading failure reports failed: \(error); retrying in \(Int(pause)) s")
+            }
+        }
+    }
+
+    /// Ends the run (so the init system restarts it) when the security monitor it started
+    /// dies, after reporting it.
+    private func watchMonitor(_ child: pid_t, reporter: FailureReporter) async throws {
+        var status: Int32 = 0
+        while !Task.isCancelled {
+            if waitpid(child, &status, WNOHANG) == child {
+                reporter.report(.runtimeCrash, eventClass: .os, details: "the security monitor ended (wait status \(status))")
+                throw ValidationError("the security monitor ended unexpectedly")
+            }
+            try await Task.sleep(for: .seconds(1))
+        }
     }
 
     /// Attests, then sleeps until the certificate's half-life or the next retry; until cancelled.
@@ -531,6 +621,7 @@ struct Run: AsyncParsableCommand {
             } catch let restart as RestartRequired {
                 throw restart
             } catch let error as APIFailure where UpdateRequired.codes.contains(error.body.error) {
+                apps.reporter?.report(.attestationFailed, eventClass: .os, details: "\(error.body.error): \(error.body.message)")
                 log("refused: \(error.body.message) [\(error.body.error)]; trying again in \(Int(policy.updateRequiredRetry)) s")
                 pause = policy.updateRequiredRetry
             } catch {

@@ -68,7 +68,8 @@ struct Spawned {
             try await Task.sleep(for: .milliseconds(100))
         }
         kill(pid, SIGKILL)
-        throw HarnessError("no '\(text)' in \(log) after \(seconds) s")
+        let output = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        throw HarnessError("no '\(text)' in \(log) after \(seconds) s; it ends:\n\(output.suffix(2000))")
     }
 
     /// Sends SIGTERM and returns the exit status.

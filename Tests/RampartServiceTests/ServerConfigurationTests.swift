@@ -47,6 +47,10 @@ import Testing
         #expect(throws: ConfigurationError.self) { _ = try ServerSettings(environment: ["RAMPART_PORT": "eighty"]) }
         #expect(throws: ConfigurationError.self) { _ = try ServerConfiguration(layers: [ServerSettings(port: 70000)]) }
         #expect(throws: ConfigurationError.self) { _ = try ServerConfiguration(layers: [ServerSettings(logLevel: "loud")]) }
+        #expect(throws: ConfigurationError.self) { _ = try ServerConfiguration(layers: [ServerSettings(errorRetentionDays: 0)]) }
+        #expect(throws: ConfigurationError.self) { _ = try ServerSettings(environment: ["RAMPART_ERROR_RETENTION_DAYS": "two weeks"]) }
+        #expect(try ServerConfiguration(layers: [ServerSettings(errorRetentionDays: 30)]).errorRetentionDays == 30)
+        #expect(try ServerConfiguration(layers: []).errorRetentionDays == 14)
         #expect(throws: ConfigurationError.self) {
             _ = try ServerConfiguration(layers: [ServerSettings(keyEncryptionKeyFile: "\(directory)/none")])
         }

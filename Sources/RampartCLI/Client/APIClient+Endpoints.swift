@@ -173,3 +173,32 @@ extension APIClient {
             ?? text
     }
 }
+
+extension APIClient {
+    /// `since`, `deviceGroupId`, `imageId` as the errors routes take them; an ISO 8601
+    /// `since` becomes the duration back to it (the route takes durations: `30m`, `24h`, `7d`).
+    static func errorQuery(since: String?, group: DeviceGroupID?, image: ImageID?, now: Date = Date()) -> String {
+        var items: [URLQueryItem] = []
+        if let since {
+            let value = (try? Date(since, strategy: .iso8601)).map { "\(max(Int(now.timeIntervalSince($0) / 60), 0))m" } ?? since
+            items.append(URLQueryItem(name: "since", value: value))
+        }
+        if let group { items.append(URLQueryItem(name: "deviceGroupId", value: group.description)) }
+        if let image { items.append(URLQueryItem(name: "imageId", value: image.description)) }
+        var components = URLComponents()
+        components.queryItems = items
+        return items.isEmpty ? "" : components.percentEncodedQuery.map { "?\($0)" } ?? ""
+    }
+
+    public func errorBuckets(tenant: TenantID, since: String? = nil, group: DeviceGroupID? = nil, image: ImageID? = nil) async throws -> [ErrorBucket] {
+        try await get("/v1/tenants/\(tenant)/errors\(Self.errorQuery(since: since, group: group, image: image))", as: ListDocument<ErrorBucket>.self).items
+    }
+
+    public func errorBucket(_ id: String, tenant: TenantID) async throws -> ErrorBucket {
+        try await get("/v1/tenants/\(tenant)/errors/\(id)")
+    }
+
+    public func exportErrors(tenant: TenantID, since: String? = nil, group: DeviceGroupID? = nil, image: ImageID? = nil) async throws -> String {
+        try await text("/v1/tenants/\(tenant)/errors/export\(Self.errorQuery(since: since, group: group, image: image))")
+    }
+}

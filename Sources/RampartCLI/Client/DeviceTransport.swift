@@ -36,3 +36,9 @@ public struct DeviceTransport: UpdateTransport {
 
     public func report(_ report: DeviceUpdateReport) async throws { try await client { try await $0.reportUpdateState(report) } }
 }
+
+extension DeviceTransport: ReportTransport {
+    public func upload(_ batch: FailureReportBatch) async throws -> FailureReportReceipt {
+        try await client { try await $0.post("/v1/device/reports", batch) }
+    }
+}

@@ -35,8 +35,9 @@ public struct AppDefinition: Sendable {
 public enum AppExit: Sendable, Equatable, CustomStringConvertible {
     /// `main` returned or the app called `exit`; 0 is success.
     case exited(UInt32)
-    /// A WebAssembly trap: the first line of WasmKit's message.
-    case trapped(String)
+    /// A WebAssembly trap: the first line of WasmKit's message, and the backtrace's frames,
+    /// innermost first (names from the module's name section, else `wasm function[N]`).
+    case trapped(String, frames: [String] = [])
     /// It trapped after the runtime refused to grow its memory past `Limits.MemoryKB`.
     case outOfMemory(String)
     /// It spent more fuel than `Limits.CpuFuelPerSecond` allows without yielding.
@@ -58,7 +59,7 @@ public enum AppExit: Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .exited(let code): "exited with status \(code)"
-        case .trapped(let trap): "trapped: \(trap)"
+        case .trapped(let trap, _): "trapped: \(trap)"
         case .outOfMemory(let trap): "out of memory (\(trap))"
         case .cpuBudgetExceeded: "exceeded its CPU budget"
         case .forcedOff: "forced off after the grace period"
@@ -220,12 +221,22 @@ enum AppContainer {
             } else if limiter.refused.load(ordering: .relaxed) {
                 exit = .outOfMemory(first)
             } else {
-                exit = .trapped(first)
+                exit = .trapped(first, frames: Self.frames(of: trap))
             }
         } catch {
             exit = .failedToStart("\(error)")
         }
         return exit
+    }
+
+    /// The function names of a trap's backtrace, innermost first. WasmKit 0.4 shows the
+    /// backtrace only in the trap's description, one `N: (0x…) name` line per frame.
+    static func frames(of trap: Trap) -> [String] {
+        "\(trap)".split(separator: "\n").dropFirst().compactMap { line in
+            guard let close = line.firstIndex(of: ")") else { return nil }
+            let name = line[line.index(after: close)...].trimmingCharacters(in: .whitespaces)
+            return name.isEmpty ? nil : name
+        }
     }
 }
 

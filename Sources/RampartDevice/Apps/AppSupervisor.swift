@@ -66,12 +66,13 @@ public final class AppSupervisor: Sendable {
     public let environment: AppEnvironment
     public let policy: RestartPolicy
     private let entries = Mutex<[ComponentID: Entry]>([:])
-    private let onExit: (@Sendable (AppDefinition, AppExit) -> Void)?
+    private let onExit: (@Sendable (AppDefinition, AppExit, _ crashLoop: Bool) -> Void)?
 
-    /// `onExit` hears every end of every run (issue 6 turns failures into reports).
+    /// `onExit` hears every end of every run, and whether it left the app in a crash loop
+    /// (``FailureReporter/appEnded(_:_:crashLoop:)`` turns failures into reports).
     public init(
         environment: AppEnvironment, policy: RestartPolicy = .standard,
-        onExit: (@Sendable (AppDefinition, AppExit) -> Void)? = nil
+        onExit: (@Sendable (AppDefinition, AppExit, _ crashLoop: Bool) -> Void)? = nil
     ) {
         self.environment = environment
         self.policy = policy
@@ -154,7 +155,7 @@ public final class AppSupervisor: Sendable {
         } else {
             environment.logger.info("app \(exit)", metadata: ["app": "\(name)"])
         }
-        onExit?(definition, exit)
+        onExit?(definition, exit, state(of: component) == .crashLoop)
         if let restartAfter {
             Task { [self] in
                 try? await Task.sleep(for: .milliseconds(Int(restartAfter * 1000)))

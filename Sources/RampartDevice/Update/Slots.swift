@@ -235,9 +235,8 @@ public enum DurableFile {
     public static func link(_ source: String, to path: String) throws {
         if Foundation.link(source, path) == 0 { return }
         guard let data = FileManager.default.contents(atPath: source) else { throw failure("read", source) }
-        var status = stat()
-        let mode = stat(source, &status) == 0 ? status.st_mode & 0o777 : 0o600
-        try write(data, to: path, syncDirectory: false, mode: mode)
+        let mode = ((try? FileManager.default.attributesOfItem(atPath: source))?[.posixPermissions] as? Int) ?? 0o600
+        try write(data, to: path, syncDirectory: false, mode: mode_t(mode))
     }
 
     public static func syncDirectory(_ path: String) throws {

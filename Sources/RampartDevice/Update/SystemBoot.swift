@@ -1,6 +1,7 @@
 public import Foundation
 public import X509
 import SwiftASN1
+import RampartModel
 
 /// Which runtime executable a start of `rampartd run` becomes — the device's boot loader.
 ///
@@ -26,6 +27,8 @@ public struct SystemBoot: Sendable {
 
     public let state: DeviceState
     public var now: @Sendable () -> Date = { Date() }
+    /// Hears the rollbacks decided here.
+    public var reporter: FailureReporter?
 
     public init(state: DeviceState) { self.state = state }
 
@@ -84,6 +87,9 @@ public struct SystemBoot: Sendable {
             }
             try slots.write(boot)
             log("rolled back: \(boot.lastRollback?.detail ?? "")")
+            reporter?.rolledBack(
+                attempted.filter { $0.kind == .systemSoftware }, reason: boot.lastRollback?.reason ?? "interrupted",
+                detail: boot.lastRollback?.detail ?? "")
         }
         unsetenv(Self.attemptVariable)
         var target = Self.factoryExecutable

@@ -66,6 +66,8 @@ public struct UpdateAgent: Sendable {
     /// Whether this runtime may install system software: only when its security monitor is
     /// the one `rampartd run` starts, which measures whatever executable runs.
     public var installsSystemSoftware = false
+    /// Turns failed and rolled-back updates (and confirmed ones, as planned events) into reports.
+    public var reporter: FailureReporter?
     /// The longest an update may be deferred from its first announcement.
     public static let maximumDeferral: TimeInterval = 24 * 3600
 
@@ -104,6 +106,7 @@ public struct UpdateAgent: Sendable {
             // Forged, replayed, mixed or frozen metadata: nothing is installed, and the service hears why.
             try await report(.failed, deployment: answer.deploymentId, running: running, reason: "verification_failed",
                              detail: "\(error.code): \(error.message)")
+            reporter?.report(.updateFailed, eventClass: .os, details: "update metadata refused: \(error.code): \(error.message)")
             return .failed(error.code)
         }
 
@@ -180,6 +183,10 @@ public struct UpdateAgent: Sendable {
                 let reason = ["target_too_large", "download_failed"].contains(error.code) ? "download_failed"
                     : error.code == "security_version_too_low" ? "security_version_too_low" : "verification_failed"
                 try await report(.failed, deployment: deploymentID, running: running, reason: reason, detail: "\(error.code): \(error.message)")
+                let image = ImageID(String(path.dropLast(".imagepackage".count)))
+                let system = (deployment["systemSoftware"]?["imageId"]).map { $0 == .string(image?.description ?? "") } ?? false
+                reporter?.report(
+                    .updateFailed, eventClass: system ? .os : .application, image: image, details: "\(reason): \(error.code): \(error.message)")
                 return .failed(error.code)
             }
         }
@@ -276,6 +283,12 @@ public struct UpdateAgent: Sendable {
         UpdateCheckpoint.countersAdvanced.reach()
         UpdateCheckpoint.confirmedBeforeReport.reach()
         try await report(.confirmed, deployment: trial.deploymentId, running: images)
+        for image in images where !previous.contains(image) {
+            reporter?.report(
+                .update, eventClass: image.kind == .systemSoftware ? .os : .application, type: .planned,
+                component: image.kind == .app ? image.componentId : nil, image: image.imageId,
+                details: "installed \(image.kind == .app ? "app" : "system software") \(image.version)")
+        }
         if let old, old != trial.slot { try? FileManager.default.removeItem(atPath: "\(slots.slotPath(old))/slot.json") }
         UpdateCheckpoint.oldSlotCleanup.reach()
         return .installed(trial.deploymentId)
@@ -363,8 +376,10 @@ public struct UpdateAgent: Sendable {
     private func rollBack(
         _ boot: inout BootRecord, trial: BootRecord.Trial, reason: String, detail: String, previous: [InstalledImage]
     ) async throws -> UpdateOutcome {
-        boot.rollBack(reason: reason, detail: detail, attempted: slots.images(in: trial.slot) ?? [])
+        let attempted = slots.images(in: trial.slot) ?? []
+        boot.rollBack(reason: reason, detail: detail, attempted: attempted)
         try slots.write(boot)
+        reporter?.rolledBack(attempted.filter { !previous.contains($0) }, reason: reason, detail: detail)
         try await report(.rolledBack, deployment: trial.deploymentId, running: previous, reason: reason, detail: detail)
         return .rolledBack(reason)
     }

@@ -96,9 +96,11 @@ extension API {
     /// How long a recovery certificate lasts: enough to download and install a release.
     static let recoveryLifetime: TimeInterval = 3600
 
-    /// The routes a recovery certificate opens: the update check, the repository, reports.
+    /// The routes a recovery certificate opens: the update check, the repository, update
+    /// reports, failure reports.
     static func recoveryAllows(_ path: String) -> Bool {
         path == "/v1/device/update-check" || path == "/v1/device/update-state" || path.hasPrefix("/v1/device/tuf/")
+            || path == "/v1/device/reports"
     }
 
     /// The refusals about the nonce itself.

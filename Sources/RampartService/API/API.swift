@@ -18,10 +18,12 @@ public struct API: Sendable {
     let logger: Logger
     /// The most an uploaded image package may hold.
     var imageLimits = ImagePackage.Limits()
+    /// How long failure reports are kept (`--error-retention-days`, 14 by default).
+    var errorRetention: TimeInterval = 14 * 86_400
 
     /// Every route the service serves.
     public var endpoints: [Endpoint] {
-        publicEndpoints + tenantEndpoints + userEndpoints + fleetEndpoints + caEndpoints + imageEndpoints + developmentEndpoints + deploymentEndpoints + updateRepositoryEndpoints + releaseEndpoints + attestationEndpoints + mutualTLSEndpoints
+        publicEndpoints + tenantEndpoints + userEndpoints + fleetEndpoints + caEndpoints + imageEndpoints + developmentEndpoints + deploymentEndpoints + updateRepositoryEndpoints + releaseEndpoints + attestationEndpoints + mutualTLSEndpoints + errorEndpoints
     }
 
     /// Registers ``endpoints`` on `router`, recording a failed mutating call in the audit

@@ -220,6 +220,20 @@ enum Schema {
                 // 1 for a recovery certificate: issued to refused system software, for the update routes only.
                 "ALTER TABLE attestations ADD COLUMN recovery BIGINT NOT NULL DEFAULT 0",
             ]),
+        Migration(
+            version: 10, name: "failure-reports",
+            statements: [
+                """
+                CREATE TABLE failure_reports (
+                    report_id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, device_id TEXT NOT NULL, device_group_id TEXT,
+                    bucket_id TEXT NOT NULL, time BIGINT NOT NULL, received_at BIGINT NOT NULL, event_type TEXT NOT NULL,
+                    event_class TEXT NOT NULL, category TEXT NOT NULL, component_id TEXT, image_id TEXT,
+                    system_software_version TEXT NOT NULL, frames TEXT NOT NULL, details TEXT NOT NULL, count BIGINT NOT NULL,
+                    reason TEXT NOT NULL, top_frames TEXT NOT NULL)
+                """,
+                "CREATE INDEX failure_reports_bucket ON failure_reports (tenant_id, bucket_id, time)",
+                "CREATE INDEX failure_reports_time ON failure_reports (time)",
+            ]),
     ]
 
     /// Applies every migration not yet applied, each in its own transaction, in order.

@@ -82,12 +82,13 @@ public struct SecurityService: Sendable {
                 return certificates
             }
         }
-        let api = API(
+        var api = API(
             database: database, pki: pki,
             genuineness: Genuineness(
                 manufacturers: try anchors(configuration.manufacturerCAPaths, flag: "--manufacturer-ca"),
                 tpmVendors: try anchors(configuration.tpmVendorCAPaths, flag: "--tpm-vendor-ca")),
             now: now, logger: logger)
+        api.errorRetention = TimeInterval(configuration.errorRetentionDays) * 86_400
         let bootstrapToken = try await issueBootstrapToken(api: api, file: configuration.bootstrapTokenFile)
         let tls = try ServerTLS.make(configuration: configuration, pki: pki, now: now())
         return SecurityService(configuration: configuration, api: api, tls: tls, bootstrapToken: bootstrapToken)
@@ -107,7 +108,7 @@ public struct SecurityService: Sendable {
                     customVerificationCallback: ServerTLS.deviceChainVerifier(intermediate: api.pki.intermediate.certificate))),
             configuration: .init(
                 address: .hostname(configuration.host, port: configuration.port), serverName: "rampart"),
-            services: [TenantCARotation(api: api)],
+            services: [TenantCARotation(api: api), FailureReportRetention(api: api)],
             onServerRunning: onServerRunning,
             logger: api.logger
         )

@@ -26,13 +26,16 @@ public struct ServerSettings: Codable, Sendable, Equatable {
     public var logLevel: String?
     public var manufacturerCAs: [String]?
     public var tpmVendorCAs: [String]?
+    /// Days failure reports are kept (14 when unset).
+    public var errorRetentionDays: Int?
 
     public init(
         dataDirectory: String? = nil, host: String? = nil, port: Int? = nil, database: String? = nil,
         keyEncryptionKeyFile: String? = nil, tlsCertificate: String? = nil, tlsKey: String? = nil,
         hostnames: [String]? = nil, bootstrapTokenFile: String? = nil, logLevel: String? = nil,
-        manufacturerCAs: [String]? = nil, tpmVendorCAs: [String]? = nil
+        manufacturerCAs: [String]? = nil, tpmVendorCAs: [String]? = nil, errorRetentionDays: Int? = nil
     ) {
+        self.errorRetentionDays = errorRetentionDays
         self.manufacturerCAs = manufacturerCAs
         self.tpmVendorCAs = tpmVendorCAs
         self.dataDirectory = dataDirectory
@@ -49,7 +52,7 @@ public struct ServerSettings: Codable, Sendable, Equatable {
 
     static let knownKeys: Set<String> = [
         "dataDirectory", "host", "port", "database", "keyEncryptionKeyFile", "tlsCertificate", "tlsKey", "hostnames",
-        "bootstrapTokenFile", "logLevel", "manufacturerCAs", "tpmVendorCAs",
+        "bootstrapTokenFile", "logLevel", "manufacturerCAs", "tpmVendorCAs", "errorRetentionDays",
     ]
 
     /// The `RAMPART_*` variables. `RAMPART_KEY_ENCRYPTION_KEY` (the key itself) is read by
@@ -67,7 +70,11 @@ public struct ServerSettings: Codable, Sendable, Equatable {
             hostnames: environment["RAMPART_HOSTNAMES"].map { $0.split(separator: ",").map(String.init) },
             logLevel: environment["RAMPART_LOG_LEVEL"],
             manufacturerCAs: environment["RAMPART_MANUFACTURER_CAS"].map { $0.split(separator: ",").map(String.init) },
-            tpmVendorCAs: environment["RAMPART_TPM_VENDOR_CAS"].map { $0.split(separator: ",").map(String.init) })
+            tpmVendorCAs: environment["RAMPART_TPM_VENDOR_CAS"].map { $0.split(separator: ",").map(String.init) },
+            errorRetentionDays: try environment["RAMPART_ERROR_RETENTION_DAYS"].map { text in
+                guard let days = Int(text) else { throw ConfigurationError("RAMPART_ERROR_RETENTION_DAYS '\(text)' is not a number of days") }
+                return days
+            })
     }
 
     /// Reads a JSON settings file, refusing unknown keys so a typo is not silently ignored.
@@ -116,6 +123,10 @@ extension ServerConfiguration {
         bootstrapTokenFile = first(\.bootstrapTokenFile)
         manufacturerCAPaths = first(\.manufacturerCAs) ?? []
         tpmVendorCAPaths = first(\.tpmVendorCAs) ?? []
+        errorRetentionDays = first(\.errorRetentionDays) ?? errorRetentionDays
+        guard (1...3650).contains(errorRetentionDays) else {
+            throw ConfigurationError("error retention of \(errorRetentionDays) days is not between 1 and 3650")
+        }
         if let level = first(\.logLevel) {
             guard let parsed = Logger.Level(rawValue: level) else {
                 throw ConfigurationError("unknown log level '\(level)': use trace, debug, info, notice, warning, error or critical")

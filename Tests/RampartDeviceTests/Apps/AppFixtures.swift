@@ -67,7 +67,10 @@ struct AppBench {
     let tenant = TenantID(uuid: UUID())
     let supervisor: AppSupervisor
 
-    init(network: (any AppNetwork)? = nil, policy: AppSupervisor.RestartPolicy? = nil) throws {
+    init(
+        network: (any AppNetwork)? = nil, policy: AppSupervisor.RestartPolicy? = nil,
+        onExit: (@Sendable (AppDefinition, AppExit, Bool) -> Void)? = nil
+    ) throws {
         directory = URL(fileURLWithPath: try temporaryDirectory(prefix: "rampart-apps"))
         var fast = AppSupervisor.RestartPolicy()
         fast.initialBackoff = 0.3
@@ -77,7 +80,7 @@ struct AppBench {
             environment: AppEnvironment(
                 directory: directory, peripherals: board, network: network, tenantID: tenant,
                 logger: Logger(label: "test.apps")),
-            policy: policy ?? fast)
+            policy: policy ?? fast, onExit: onExit)
     }
 
     /// Runs one app to its end (at most `timeout` seconds) and returns how it ended; it is
