@@ -27,11 +27,14 @@ public struct DeploymentDocument: Codable, Sendable, Equatable {
     public var images: [DeployedImage]
     public var createdAt: Date
     public var createdBy: String
+    /// Set on a staged deployment: its canary devices and where the rollout stands.
+    public var rollout: Rollout?
 
     public init(
         id: DeploymentID, tenantId: TenantID, deviceGroupId: DeviceGroupID, images: [DeployedImage], createdAt: Date,
-        createdBy: String
+        createdBy: String, rollout: Rollout? = nil
     ) {
+        self.rollout = rollout
         self.id = id
         self.tenantId = tenantId
         self.deviceGroupId = deviceGroupId
@@ -43,9 +46,91 @@ public struct DeploymentDocument: Codable, Sendable, Equatable {
 
 /// `POST /v1/tenants/{t}/device-groups/{g}/deployments`.
 public struct CreateDeploymentRequest: APIRequestBody {
-    public static let fields: Set<String> = ["imageIds"]
+    public static let fields: Set<String> = ["imageIds", "rollout"]
     public var imageIds: [ImageID]
-    public init(imageIds: [ImageID]) { self.imageIds = imageIds }
+    /// Stage it: a canary share of the group first, the rest after the soak time.
+    public var rollout: RolloutRequest?
+    public init(imageIds: [ImageID], rollout: RolloutRequest? = nil) {
+        self.imageIds = imageIds
+        self.rollout = rollout
+    }
+}
+
+/// How to stage a deployment: exactly one of `canaryPercent` and `canaryDevices`.
+public struct RolloutRequest: Codable, Sendable, Equatable {
+    /// 1–99: this share of the group's devices (at least one), picked by a hash of the
+    /// deployment and device IDs.
+    public var canaryPercent: Int?
+    /// Or these devices of the group.
+    public var canaryDevices: [DeviceID]?
+    /// How long the canary stage lasts before everyone gets it (1–10080; 60 by default).
+    public var soakMinutes: Int?
+    /// The rollout pauses itself when the new images' failure rate on the canary exceeds the
+    /// previous images' by more than this many devices per 1,000 (1–1000; 50 by default).
+    public var haltThresholdPerThousand: Int?
+
+    public init(canaryPercent: Int? = nil, canaryDevices: [DeviceID]? = nil, soakMinutes: Int? = nil, haltThresholdPerThousand: Int? = nil) {
+        self.canaryPercent = canaryPercent
+        self.canaryDevices = canaryDevices
+        self.soakMinutes = soakMinutes
+        self.haltThresholdPerThousand = haltThresholdPerThousand
+    }
+
+    public static let defaultSoakMinutes = 60
+    public static let defaultHaltThreshold = 50
+}
+
+/// Where a staged deployment stands. While `canary` or `paused`, only the canary devices
+/// run it; the others keep the previous deployment's apps.
+public struct Rollout: Codable, Sendable, Equatable {
+    public enum State: String, Codable, Sendable {
+        case canary, paused, complete
+    }
+
+    public var state: State
+    public var canaryDevices: [DeviceID]
+    /// What the devices outside the canary run meanwhile (nil: no apps).
+    public var previousDeploymentId: DeploymentID?
+    public var soakUntil: Date
+    public var haltThresholdPerThousand: Int
+    public var pausedAt: Date?
+    public var pauseReason: String?
+    /// `rampart-server` when the rollout halted itself, else the user who paused it.
+    public var pausedBy: String?
+    public var resumedAt: Date?
+
+    public init(
+        state: State, canaryDevices: [DeviceID], previousDeploymentId: DeploymentID?, soakUntil: Date, haltThresholdPerThousand: Int,
+        pausedAt: Date? = nil, pauseReason: String? = nil, pausedBy: String? = nil, resumedAt: Date? = nil
+    ) {
+        self.state = state
+        self.canaryDevices = canaryDevices
+        self.previousDeploymentId = previousDeploymentId
+        self.soakUntil = soakUntil
+        self.haltThresholdPerThousand = haltThresholdPerThousand
+        self.pausedAt = pausedAt
+        self.pauseReason = pauseReason
+        self.pausedBy = pausedBy
+        self.resumedAt = resumedAt
+    }
+
+    /// The state at `now`: paused while paused; complete once the soak time is over.
+    public func state(at now: Date) -> State {
+        if pausedAt != nil { return .paused }
+        return now >= soakUntil ? .complete : .canary
+    }
+
+    /// Whether `device` runs the new images at `now`.
+    public func reaches(_ device: DeviceID, at now: Date) -> Bool {
+        state(at: now) == .complete || canaryDevices.contains(device)
+    }
+}
+
+/// `deployment pause`: why (recorded with the pause).
+public struct PauseDeploymentRequest: APIRequestBody {
+    public static let fields: Set<String> = ["reason"]
+    public var reason: String?
+    public init(reason: String? = nil) { self.reason = reason }
 }
 
 /// When a device group's devices may install: a daily window in UTC. Downloads happen any

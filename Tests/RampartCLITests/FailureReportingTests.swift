@@ -87,6 +87,8 @@ import Testing
                     #expect(await supervisor.nextExit(of: crasher.manifest.componentId, within: 15) != nil)
                 }
                 await supervisor.stopAll()
+                // The exit hook runs right after the exit becomes visible.
+                for _ in 0..<100 where queue.pending().first?.count != 2 { try await Task.sleep(for: .milliseconds(50)) }
                 let pending = queue.pending()
                 #expect(pending.count == 1 && pending.first?.count == 2, "identical crashes within a minute are one report: \(pending)")
                 uploaded.append(pending)

@@ -105,6 +105,14 @@ import Testing
                 .post, "/v1/tenants/\(f.tenant)/device-groups/\(f.group)/deployments", token: f.callerToken,
                 json: CreateDeploymentRequest(imageIds: []))
         },
+        Case(description: "deployment.pause", expected: atLeast(.contributor, success: .ok)) { client, f in
+            let staged = try await client.call(
+                .post, "/v1/tenants/\(f.tenant)/device-groups/\(f.group)/deployments", token: f.adminToken,
+                json: CreateDeploymentRequest(imageIds: [], rollout: RolloutRequest(canaryDevices: [f.device])))
+            let id = try staged.decode(DeploymentDocument.self).id
+            return try await client.call(
+                .post, "/v1/tenants/\(f.tenant)/deployments/\(id)/pause", token: f.callerToken, json: PauseDeploymentRequest(reason: "look"))
+        },
         Case(description: "device-group.update-now", expected: atLeast(.contributor, success: .accepted)) { client, f in
             try await client.call(.post, "/v1/tenants/\(f.tenant)/device-groups/\(f.group)/update-now", token: f.callerToken)
         },

@@ -55,8 +55,16 @@ extension APIClient {
     }
 
     // Deployments
-    public func createDeployment(images: [ImageID], group: DeviceGroupID, tenant: TenantID) async throws -> DeploymentDocument {
-        try await post("/v1/tenants/\(tenant)/device-groups/\(group)/deployments", CreateDeploymentRequest(imageIds: images))
+    public func createDeployment(
+        images: [ImageID], group: DeviceGroupID, tenant: TenantID, rollout: RolloutRequest? = nil
+    ) async throws -> DeploymentDocument {
+        try await post("/v1/tenants/\(tenant)/device-groups/\(group)/deployments", CreateDeploymentRequest(imageIds: images, rollout: rollout))
+    }
+    public func pauseDeployment(_ id: DeploymentID, reason: String?, tenant: TenantID) async throws -> DeploymentDocument {
+        try await post("/v1/tenants/\(tenant)/deployments/\(id)/pause", PauseDeploymentRequest(reason: reason))
+    }
+    public func resumeDeployment(_ id: DeploymentID, tenant: TenantID) async throws -> DeploymentDocument {
+        try await post("/v1/tenants/\(tenant)/deployments/\(id)/resume", [String: String]())
     }
     public func deployments(group: DeviceGroupID, tenant: TenantID) async throws -> [DeploymentDocument] {
         try await get("/v1/tenants/\(tenant)/device-groups/\(group)/deployments", as: ListDocument<DeploymentDocument>.self).items

@@ -116,13 +116,21 @@ public struct UpdateAgent: Sendable {
                              detail: "deployment_foreign_group: the signed deployment is another device group's")
             return .failed("deployment_foreign_group")
         }
-        let deploymentID: DeploymentID? = if case .string(let id)? = deployment["deploymentId"] { DeploymentID(id) } else { nil }
+        // A staged rollout that does not reach this device: it keeps the previous deployment's apps.
+        var apps = deployment
+        if case .object(let rollout)? = deployment["rollout"], case .array(let canary)? = rollout["canaryDevices"],
+            case .object(let previous)? = rollout["previous"],
+            !canary.contains(.string(try await monitor.identity().deviceId.hex))
+        {
+            apps = .object(previous)
+        }
+        let deploymentID: DeploymentID? = if case .string(let id)? = apps["deploymentId"] { DeploymentID(id) } else { nil }
         // What should run: the deployment's apps (or, unmanaged or in development mode, the
         // ones that run), and the group's system software release. A nil target is kept.
         var wanted: [(path: String, target: TargetFile?)] = []
-        let appsManaged = deployment["appsManaged"] == .bool(true)
+        let appsManaged = deployment["appsManaged"] == .bool(true) && apps["appsManaged"] == .bool(true)
         var deployedApps: [String] = []
-        if appsManaged, case .array(let apps)? = deployment["apps"] {
+        if appsManaged, case .array(let apps)? = apps["apps"] {
             for app in apps { if case .string(let id)? = app["imageId"] { deployedApps.append("\(id).imagepackage") } }
         }
         let runningApps = running.filter { $0.kind == .app }.map { "\($0.imageId).imagepackage" }

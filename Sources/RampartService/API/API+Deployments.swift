@@ -37,13 +37,18 @@ extension API {
                         }
                         images.append(DeployedImage(image))
                     }
+                    let id = DeploymentID.random()
+                    let rollout = try Rollouts.make(
+                        body.rollout, deployment: id, groupDevices: try await db.devices(in: tenant, group: groupID).map(\.id),
+                        previous: Rollouts.previous(of: try await db.newestDeployment(group: groupID), now: now), now: now)
                     let deployment = DeploymentDocument(
-                        id: .random(), tenantId: tenant, deviceGroupId: groupID, images: images, createdAt: now, createdBy: user.name)
+                        id: id, tenantId: tenant, deviceGroupId: groupID, images: images, createdAt: now, createdBy: user.name,
+                        rollout: rollout)
                     try await db.insertDeployment(deployment)
                     try await db.audit(context, target: "deployment/\(deployment.id)", at: now)
                     return deployment
                 }
-                return try .json(deployment, status: .created)
+                return try .json(deployment.presented(at: now), status: .created)
             },
             Endpoint(.get, "/v1/tenants/{tenantId}/device-groups/{deviceGroupId}/deployments") { _, context in
                 let tenant = try context.id("tenantId", as: TenantID.self)
@@ -54,7 +59,7 @@ extension API {
                     return try await db.deployments(group: groupID)
                 }
                 guard let deployments else { throw ServiceError.notFound("device group", groupID.description) }
-                return try .json(ListDocument(items: deployments))
+                return try .json(ListDocument(items: deployments.map { $0.presented(at: now()) }))
             },
             Endpoint(.get, "/v1/tenants/{tenantId}/deployments/{deploymentId}") { _, context in
                 let tenant = try context.id("tenantId", as: TenantID.self)
@@ -63,7 +68,45 @@ extension API {
                 guard let deployment = try await database.read({ db in try await db.deployment(id, in: tenant) }) else {
                     throw ServiceError.notFound("deployment", id.description)
                 }
-                return try .json(deployment)
+                return try .json(deployment.presented(at: now()))
+            },
+            Endpoint(.post, "/v1/tenants/{tenantId}/deployments/{deploymentId}/pause", action: "deployment.pause") { request, context in
+                let tenant = try context.id("tenantId", as: TenantID.self)
+                let user = try context.authorize(tenant, .contributor)
+                let id = try context.id("deploymentId", as: DeploymentID.self)
+                let body = try await request.decodeBody(PauseDeploymentRequest.self)
+                if body.reason?.isEmpty == true { throw ServiceError.invalidField("reason", "must not be empty (leave it out instead)") }
+                let reason = try body.reason.map(validatedDescription) ?? "paused by \(user.name)"
+                let now = now()
+                let deployment = try await database.transaction { db in
+                    guard let deployment = try await db.deployment(id, in: tenant) else { throw ServiceError.notFound("deployment", id.description) }
+                    guard let rollout = deployment.rollout, rollout.state(at: now) != .complete,
+                        try await db.newestDeployment(group: deployment.deviceGroupId)?.id == id
+                    else {
+                        throw ServiceError.conflict("rollout_not_running", "deployment \(id) has no staged rollout in progress")
+                    }
+                    guard try await db.pauseRollout(id, reason: reason, by: user.name, at: now) else {
+                        throw ServiceError.conflict("rollout_paused", "the rollout of deployment \(id) is paused already")
+                    }
+                    try await db.audit(context, target: "deployment/\(id)", at: now)
+                    return try await db.deployment(id, in: tenant)!
+                }
+                return try .json(deployment.presented(at: now))
+            },
+            Endpoint(.post, "/v1/tenants/{tenantId}/deployments/{deploymentId}/resume", action: "deployment.resume") { _, context in
+                let tenant = try context.id("tenantId", as: TenantID.self)
+                _ = try context.authorize(tenant, .contributor)
+                let id = try context.id("deploymentId", as: DeploymentID.self)
+                let now = now()
+                let deployment = try await database.transaction { db in
+                    guard try await db.deployment(id, in: tenant) != nil else { throw ServiceError.notFound("deployment", id.description) }
+                    guard try await db.resumeRollout(id, at: now) else {
+                        throw ServiceError.conflict("rollout_not_paused", "the rollout of deployment \(id) is not paused")
+                    }
+                    try await db.audit(context, target: "deployment/\(id)", at: now)
+                    return try await db.deployment(id, in: tenant)!
+                }
+                return try .json(deployment.presented(at: now))
             },
             Endpoint(.post, "/v1/tenants/{tenantId}/device-groups/{deviceGroupId}/update-now", action: "device-group.update-now") {
                 _, context in
@@ -91,7 +134,7 @@ extension API {
                     guard let device = try await db.device(id, in: tenant) else { return nil }
                     let group = try await device.deviceGroupId.asyncMap { try await db.deviceGroup($0, in: tenant) } ?? nil
                     let releases = try await db.releases()
-                    let desired = try await group.asyncMap { try await DesiredState.desired(group: $0, db: db) }
+                    let desired = try await group.asyncMap { try await DesiredState.desired(group: $0, db: db, now: now, device: id) }
                     return DeploymentStatus.evaluate(
                         device: id, group: group, desired: desired, releases: releases,
                         stored: try await db.updateStatus(device: id, tenant: tenant), now: now)

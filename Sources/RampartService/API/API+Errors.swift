@@ -20,6 +20,8 @@ extension API {
                     for report in batch.reports where try await db.insertFailureReport(report, tenant: tenant, group: group, at: now) {
                         accepted += 1
                     }
+                    // New failures may halt the group's staged rollout.
+                    if accepted > 0, let group { try await Rollouts.halt(group: group, tenant: tenant, db: db, now: now) }
                     return FailureReportReceipt(accepted: accepted, duplicates: batch.reports.count - accepted)
                 }
                 return try .json(receipt)

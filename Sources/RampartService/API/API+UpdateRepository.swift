@@ -57,6 +57,12 @@ extension API {
                 let bytes: Data? = try await database.read { db in
                     _ = try await Self.group(of: device, tenant: tenant, named: groupID, db: db)
                     guard parts.count == 2, parts[0].utf8.count == 64 else { return nil }
+                    // A new image of a stage that does not reach this device is not served to it.
+                    if let image = ImageID(String(parts[1].dropLast(".imagepackage".count))), parts[1].hasSuffix(".imagepackage"),
+                        try await Rollouts.withholds(image, from: device, group: groupID, tenant: tenant, db: db, now: now)
+                    {
+                        return nil
+                    }
                     return try await repository.target(path: String(parts[1]), sha256: String(parts[0]), group: groupID, db: db, now: now)
                 }
                 guard let bytes else { throw ServiceError.notFound("target", file) }

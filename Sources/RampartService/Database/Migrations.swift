@@ -234,6 +234,19 @@ enum Schema {
                 "CREATE INDEX failure_reports_bucket ON failure_reports (tenant_id, bucket_id, time)",
                 "CREATE INDEX failure_reports_time ON failure_reports (time)",
             ]),
+        Migration(
+            version: 11, name: "staged-rollouts",
+            statements: [
+                // A staged deployment: its canary devices (JSON array of device IDs) and its state.
+                "ALTER TABLE deployments ADD COLUMN canary_devices TEXT",
+                "ALTER TABLE deployments ADD COLUMN previous_deployment_id TEXT",
+                "ALTER TABLE deployments ADD COLUMN soak_until BIGINT",
+                "ALTER TABLE deployments ADD COLUMN halt_threshold BIGINT",
+                "ALTER TABLE deployments ADD COLUMN paused_at BIGINT",
+                "ALTER TABLE deployments ADD COLUMN pause_reason TEXT",
+                "ALTER TABLE deployments ADD COLUMN paused_by TEXT",
+                "ALTER TABLE deployments ADD COLUMN resumed_at BIGINT",
+            ]),
     ]
 
     /// Applies every migration not yet applied, each in its own transaction, in order.

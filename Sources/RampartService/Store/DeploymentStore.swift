@@ -9,13 +9,17 @@ extension SQLExecutor {
         let position = try await query(
             "SELECT COALESCE(MAX(position), 0) + 1 AS next FROM deployments WHERE device_group_id = $1", .of(deployment.deviceGroupId)
         ).first?.int("next") ?? 1
+        let rollout = deployment.rollout
+        let canary = try rollout.map { String(decoding: try JSONEncoder.rampart.encode($0.canaryDevices), as: UTF8.self) }
         try await query(
             """
-            INSERT INTO deployments (id, tenant_id, device_group_id, position, created_at, created_by)
-            VALUES ($1, $2, $3, $4, $5, $6)
+            INSERT INTO deployments (id, tenant_id, device_group_id, position, created_at, created_by, canary_devices,
+                previous_deployment_id, soak_until, halt_threshold)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
             """,
             .of(deployment.id), .of(deployment.tenantId), .of(deployment.deviceGroupId), .int(position),
-            .of(deployment.createdAt), .text(deployment.createdBy))
+            .of(deployment.createdAt), .text(deployment.createdBy), .of(canary), .of(rollout?.previousDeploymentId?.description),
+            rollout.map { .of($0.soakUntil) } ?? .null, rollout.map { .int(Int64($0.haltThresholdPerThousand)) } ?? .null)
         for (index, image) in deployment.images.enumerated() {
             try await query(
                 "INSERT INTO deployment_images (deployment_id, position, image_id) VALUES ($1, $2, $3)", .of(deployment.id),
@@ -53,9 +57,36 @@ extension SQLExecutor {
         guard let deploymentID = DeploymentID(id), let tenant = TenantID(try row.text("tenant_id")),
             let group = DeviceGroupID(try row.text("device_group_id"))
         else { throw DatabaseError(description: "deployments row is malformed") }
+        var rollout: Rollout?
+        if let canary = try row.optionalText("canary_devices") {
+            rollout = Rollout(
+                state: .canary, canaryDevices: try JSONDecoder.rampart.decode([DeviceID].self, from: Data(canary.utf8)),
+                previousDeploymentId: try row.optionalText("previous_deployment_id").flatMap { DeploymentID($0) },
+                soakUntil: try row.date("soak_until"), haltThresholdPerThousand: Int(try row.int("halt_threshold")),
+                pausedAt: try row.optionalDate("paused_at"), pauseReason: try row.optionalText("pause_reason"),
+                pausedBy: try row.optionalText("paused_by"), resumedAt: try row.optionalDate("resumed_at"))
+        }
         return DeploymentDocument(
             id: deploymentID, tenantId: tenant, deviceGroupId: group, images: images, createdAt: try row.date("created_at"),
-            createdBy: try row.text("created_by"))
+            createdBy: try row.text("created_by"), rollout: rollout)
+    }
+
+    /// Pauses a staged deployment's rollout; false when it is paused already.
+    func pauseRollout(_ id: DeploymentID, reason: String, by actor: String, at time: Date) async throws -> Bool {
+        !(try await query(
+            """
+            UPDATE deployments SET paused_at = $1, pause_reason = $2, paused_by = $3
+            WHERE id = $4 AND canary_devices IS NOT NULL AND paused_at IS NULL RETURNING id
+            """, .of(time), .text(reason), .text(actor), .of(id)
+        ).isEmpty)
+    }
+
+    /// Resumes a paused rollout; false when it was not paused.
+    func resumeRollout(_ id: DeploymentID, at time: Date) async throws -> Bool {
+        !(try await query(
+            "UPDATE deployments SET paused_at = NULL, resumed_at = $1 WHERE id = $2 AND paused_at IS NOT NULL RETURNING id", .of(time),
+            .of(id)
+        ).isEmpty)
     }
 
     /// Records that the device contacted the service.

@@ -28,8 +28,14 @@ enum DesiredState {
             maintenanceWindow: group.maintenanceWindow)
     }
 
-    static func desired(group: DeviceGroupDocument, db: any SQLExecutor) async throws -> DesiredSoftware {
-        desired(group: group, newest: try await db.newestDeployment(group: group.id), releases: try await db.releases())
+    /// For `device` when given: outside a running stage's canary it should run the
+    /// previous deployment's apps.
+    static func desired(group: DeviceGroupDocument, db: any SQLExecutor, now: Date, device: DeviceID? = nil) async throws -> DesiredSoftware {
+        var deployment = try await db.newestDeployment(group: group.id)
+        if let device, let rollout = deployment?.rollout, !rollout.reaches(device, at: now) {
+            deployment = try await rollout.previousDeploymentId.asyncMap { try await db.deployment($0, in: group.tenantId) } ?? nil
+        }
+        return desired(group: group, newest: deployment, releases: try await db.releases())
     }
 }
 

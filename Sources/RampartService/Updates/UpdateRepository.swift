@@ -66,7 +66,7 @@ struct UpdateRepository: Sendable {
     /// transaction (which holds the group's row lock on PostgreSQL).
     func publish(group: DeviceGroupDocument, db: any SQLExecutor, now: Date) async throws {
         _ = try await currentRoot(tenant: group.tenantId, db: db, now: now)
-        let (desired, deploymentFile) = try await desiredTargets(group: group, db: db)
+        let (desired, deploymentFile) = try await desiredTargets(group: group, db: db, now: now)
         let current = try await latest(.targets, group: group.id, db: db)
         let keys = try await roleKeys(tenant: group.tenantId, db: db, now: now)
         var targetsFile = current
@@ -119,7 +119,7 @@ struct UpdateRepository: Sendable {
             guard let file = try await latest(role, group: group.id, db: db), file.expires.timeIntervalSince(now) >= window else { return true }
             if role == .targets { targets = file }
         }
-        return try targetsChanged(targets, try await desiredTargets(group: group, db: db).targets)
+        return try targetsChanged(targets, try await desiredTargets(group: group, db: db, now: now).targets)
     }
 
     private func targetsChanged(_ current: StoredFile?, _ desired: [String: TargetFile]) throws -> Bool {
@@ -167,21 +167,43 @@ struct UpdateRepository: Sendable {
 
     /// The group's targets as they should be now: each desired image, and `deployment.json`
     /// (whose bytes come along, to be stored only when a new targets version lists them).
-    private func desiredTargets(group: DeviceGroupDocument, db: any SQLExecutor) async throws
+    private func desiredTargets(group: DeviceGroupDocument, db: any SQLExecutor, now: Date) async throws
         -> (targets: [String: TargetFile], deploymentFile: Data)
     {
-        let desired = try await DesiredState.desired(group: group, db: db)
+        let desired = try await DesiredState.desired(group: group, db: db, now: now)
         var images: [ImageDocument] = []
         if let id = desired.systemSoftware?.imageId, let image = try await db.anyImage(id) { images.append(image) }
         if desired.appsManaged {
             for app in desired.apps { if let image = try await db.anyImage(app.imageId) { images.append(image) } }
+        }
+        // A running stage: the devices outside the canary keep the previous deployment's apps.
+        var stage: (rollout: Rollout, previous: DeploymentDocument?, images: [ImageDocument])?
+        if desired.appsManaged, let newest = try await db.newestDeployment(group: group.id), let rollout = newest.rollout,
+            rollout.state(at: now) != .complete
+        {
+            let previous = try await rollout.previousDeploymentId.asyncMap { try await db.deployment($0, in: group.tenantId) } ?? nil
+            var previousImages: [ImageDocument] = []
+            for app in previous?.images ?? [] { if let image = try await db.anyImage(app.imageId) { previousImages.append(image) } }
+            for image in previousImages where !images.contains(where: { $0.id == image.id }) { images.append(image) }
+            stage = (rollout, previous, previousImages)
         }
         var targets: [String: TargetFile] = [:]
         for image in images {
             targets["\(image.id).imagepackage"] = TargetFile(
                 length: image.length, sha256: image.sha256, custom: .object(["rampart": Self.describe(image)]))
         }
-        let deployment = Self.deploymentFile(desired, group: group.id, images: images).jsonBytes
+        var file = Self.deploymentFile(desired, group: group.id, images: images.filter { image in
+            stage == nil || desired.apps.contains { $0.imageId == image.id } || image.kind == .systemSoftware
+        })
+        if let stage, case .object(var fields) = file {
+            var previous: [String: JSONValue] = ["apps": .array(stage.images.map(Self.describe)), "appsManaged": .bool(stage.previous != nil)]
+            if let id = stage.previous?.id { previous["deploymentId"] = .string(id.description) }
+            fields["rollout"] = .object([
+                "canaryDevices": .array(stage.rollout.canaryDevices.map { .string($0.hex) }), "previous": .object(previous),
+            ])
+            file = .object(fields)
+        }
+        let deployment = file.jsonBytes
         targets[Self.deploymentTarget] = TargetFile(describing: deployment)
         return (targets, deployment)
     }

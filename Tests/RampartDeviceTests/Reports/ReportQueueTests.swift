@@ -77,6 +77,8 @@ import Testing
         try await Task.sleep(for: .milliseconds(300))
         bench.board.uartReceive("UART0", Array("trap".utf8))
         _ = await bench.supervisor.nextExit(of: crasher.manifest.componentId, within: 15)
+        // The supervisor tells its exit hook right after the exit becomes visible.
+        for _ in 0..<100 where reporter.queue.count == 0 { try await Task.sleep(for: .milliseconds(50)) }
         let crash = try #require(reporter.queue.pending().first)
         #expect(crash.category == .crash && crash.eventClass == .application && crash.eventType == .unplanned)
         #expect(crash.componentId == crasher.manifest.componentId && crash.imageId == crasher.imageID)
