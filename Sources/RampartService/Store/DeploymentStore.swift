@@ -71,6 +71,12 @@ extension SQLExecutor {
             createdBy: try row.text("created_by"), rollout: rollout)
     }
 
+    /// What the devices outside a staged deployment's canary keep running (nil: no deployment).
+    func previousDeployment(of rollout: Rollout, tenant: TenantID) async throws -> DeploymentDocument? {
+        guard let id = rollout.previousDeploymentId else { return nil }
+        return try await deployment(id, in: tenant)
+    }
+
     /// Pauses a staged deployment's rollout; false when it is paused already.
     func pauseRollout(_ id: DeploymentID, reason: String, by actor: String, at time: Date) async throws -> Bool {
         !(try await query(

@@ -33,7 +33,7 @@ enum DesiredState {
     static func desired(group: DeviceGroupDocument, db: any SQLExecutor, now: Date, device: DeviceID? = nil) async throws -> DesiredSoftware {
         var deployment = try await db.newestDeployment(group: group.id)
         if let device, let rollout = deployment?.rollout, !rollout.reaches(device, at: now) {
-            deployment = try await rollout.previousDeploymentId.asyncMap { try await db.deployment($0, in: group.tenantId) } ?? nil
+            deployment = try await db.previousDeployment(of: rollout, tenant: group.tenantId)
         }
         return desired(group: group, newest: deployment, releases: try await db.releases())
     }

@@ -70,7 +70,7 @@ enum Rollouts {
         guard let deployment = try await db.newestDeployment(group: group), let rollout = deployment.rollout,
             rollout.state(at: now) == .canary
         else { return false }
-        let previous = try await rollout.previousDeploymentId.asyncMap { try await db.deployment($0, in: tenant) } ?? nil
+        let previous = try await db.previousDeployment(of: rollout, tenant: tenant)
         let previousImages = Set(previous?.images.map(\.imageId) ?? [])
         let newImages = deployment.images.map(\.imageId).filter { !previousImages.contains($0) }
         guard !newImages.isEmpty else { return false }
@@ -123,7 +123,7 @@ enum Rollouts {
         guard let deployment = try await db.newestDeployment(group: group), let rollout = deployment.rollout,
             !rollout.reaches(device, at: now), deployment.images.contains(where: { $0.imageId == image })
         else { return false }
-        let previous = try await rollout.previousDeploymentId.asyncMap { try await db.deployment($0, in: tenant) } ?? nil
+        let previous = try await db.previousDeployment(of: rollout, tenant: tenant)
         return previous?.images.contains { $0.imageId == image } != true
     }
 }

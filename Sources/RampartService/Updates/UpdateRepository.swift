@@ -181,7 +181,7 @@ struct UpdateRepository: Sendable {
         if desired.appsManaged, let newest = try await db.newestDeployment(group: group.id), let rollout = newest.rollout,
             rollout.state(at: now) != .complete
         {
-            let previous = try await rollout.previousDeploymentId.asyncMap { try await db.deployment($0, in: group.tenantId) } ?? nil
+            let previous = try await db.previousDeployment(of: rollout, tenant: group.tenantId)
             var previousImages: [ImageDocument] = []
             for app in previous?.images ?? [] { if let image = try await db.anyImage(app.imageId) { previousImages.append(image) } }
             for image in previousImages where !images.contains(where: { $0.id == image.id }) { images.append(image) }
