@@ -18,6 +18,7 @@ import Testing
         #expect(summary.refusals == ["device_claimed_elsewhere", "tenant_not_found", "forbidden", "device_not_genuine", "software_revoked"])
         #expect(summary.auditEntries >= 7)
         #expect(summary.rollbackReason == "rolled_back")
+        #expect(summary.errorBuckets == ["application/crash", "application/update-rolled-back"])
         #expect(FileManager.default.fileExists(atPath: summary.chainFile))
         let attributes = try FileManager.default.attributesOfItem(atPath: "\(directory)/config.json")
         #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)

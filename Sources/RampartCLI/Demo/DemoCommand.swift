@@ -23,8 +23,9 @@ struct DemoCommand: AsyncParsableCommand {
             bootstrap token while pinning the root CA, create a tenant and a product, publish the \
             device runtime as a trusted release, provision a software-DICE device and claim it by \
             its provisioning record, attest it through its security monitor for a 24-hour client \
-            certificate, show that another tenant, a Reader, a counterfeit device and a revoked \
-            release are refused, download and verify the CA chain, release and re-claim the \
+            certificate, install an app through TUF and the A/B slots, roll back a crashing update \
+            and show its failure reports bucketed by the service, show that another tenant, a \
+            Reader, a counterfeit device and a revoked release are refused, download and verify the CA chain, release and re-claim the \
             device, and read the audit log. Every step checks its \
             result; the command exits non-zero if any did not really happen.
             """
@@ -36,6 +37,11 @@ struct DemoCommand: AsyncParsableCommand {
 
     func run() async throws {
         let directory = try directory ?? makeTemporaryDirectory(prefix: "rampart-demo")
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw CLIError("cannot create the demo directory \(directory): \(error.localizedDescription)")
+        }
         var narrator = Narrator(quiet: json)
         let summary = try await runDemo(in: directory, narrator: &narrator)
         if json {
@@ -63,6 +69,8 @@ struct DemoSummary: Codable, Sendable {
     /// The app image the device installed and confirmed, and why the bad update came back.
     var installedImageId: ImageID
     var rollbackReason: String
+    /// The error buckets the bad update's reports made (category/class), as the service shows them.
+    var errorBuckets: [String]
 }
 
 /// Two WASI commands assembled by hand, so the demo needs no compiler: one whose `_start`
@@ -83,7 +91,7 @@ let demoRuntimeVersion = "0.1.0"
 struct Narrator {
     let quiet: Bool
     private var step = 0
-    static let total = 13
+    static let total = 14
 
     init(quiet: Bool) { self.quiet = quiet }
 
@@ -206,9 +214,11 @@ private func walkThrough(
             let image = try await alice.addImage(package: try package.zipped(), tenant: tenant)
             return (image, try await alice.createDeployment(images: [image.id], group: fieldTest.id, tenant: tenant))
         }
-        let agent = UpdateAgent(
-            state: state, transport: DeviceTransport(server: server, rootPEM: rootPEM, credential: credential), monitor: monitor,
-            serviceRoot: try Certificate(pemEncoded: rootPEM), tenant: tenant)
+        let transport = DeviceTransport(server: server, rootPEM: rootPEM, credential: credential)
+        var agent = UpdateAgent(
+            state: state, transport: transport, monitor: monitor, serviceRoot: try Certificate(pemEncoded: rootPEM), tenant: tenant)
+        let reports = ReportQueue(state: state)
+        agent.reporter = FailureReporter(queue: reports, deviceId: deviceID, systemSoftwareVersion: demoRuntimeVersion)
         let (image, deployment) = try await deploy(DemoApps.healthy, version: "1.0.0")
         narrator.ok("image \(image.id) signed with Contoso's image-signing key; deployed to Field Test")
         guard try await agent.check() == .installed(deployment.id) else { throw CLIError("the device did not install the deployment") }
@@ -216,12 +226,21 @@ private func walkThrough(
         guard status.inSync, status.state == .confirmed else { throw CLIError("the device is not confirmed: \(status)") }
         narrator.ok("TUF root → timestamp → snapshot → targets verified; package signature verified for Contoso")
         narrator.ok("installed into slot \(try SlotStore(directory: state.directory).boot().active ?? "?"), started, committed: status confirmed")
-        _ = try await deploy(DemoApps.crashing, version: "1.1.0")
+        let (crashing, _) = try await deploy(DemoApps.crashing, version: "1.1.0")
         let outcome = try await agent.check()
         status = try await alice.deploymentStatus(device: deviceID, tenant: tenant)
         guard outcome == .rolledBack("start_failed"), status.reason == "rolled_back", status.runs?.apps.map(\.imageId) == [image.id]
         else { throw CLIError("the crashing update was not rolled back: \(outcome), \(status)") }
         narrator.ok("a crashing update (traps at start) was rolled back by the device: \(status.detail ?? "")")
+
+        narrator.begin("rampart errors list — the crash and the rollback reached the service as failure reports")
+        for _ in 0..<100 where reports.count < 2 { try await Task.sleep(for: .milliseconds(20)) }
+        let uploaded = try await reports.upload(via: transport)
+        let buckets = try await alice.errorBuckets(tenant: tenant, image: crashing.id)
+        guard let crash = buckets.first(where: { $0.category == .crash }), buckets.contains(where: { $0.category == .updateRolledBack })
+        else { throw CLIError("the service has no crash and rollback buckets for the bad image: \(buckets)") }
+        narrator.ok("the device queued \(uploaded) report(s) on disk and uploaded them over mutual TLS")
+        narrator.ok("bucket \(crash.id.prefix(12)): \(crash.eventClass.rawValue)/\(crash.category.rawValue), \(crash.reason), frames \(crash.frames.joined(separator: " ← ")), \(crash.count) event(s) on \(crash.affectedDevices) device(s)")
 
         narrator.begin("Attacks that must fail")
         var refusals: [String] = []
@@ -312,7 +331,8 @@ private func walkThrough(
             directory: directory, server: server, rootCAFingerprint: rootFingerprint, tenantId: tenant,
             productId: product.id, deviceId: deviceID, chainFile: chainFile, chainVerifiedByOpenSSL: verified,
             deviceCertificateFile: deviceCertificateFile, deviceCertificateVerifiedByOpenSSL: deviceVerified,
-            refusals: refusals, auditEntries: audit.count, installedImageId: image.id, rollbackReason: status.reason ?? "")
+            refusals: refusals, auditEntries: audit.count, installedImageId: image.id, rollbackReason: status.reason ?? "",
+            errorBuckets: buckets.map { "\($0.eventClass.rawValue)/\($0.category.rawValue)" }.sorted())
     }
 }
 

@@ -306,7 +306,10 @@ public struct UpdateAgent: Sendable {
     /// window: healthy when none failed — trapped, exceeded its memory or CPU, exited with a
     /// non-zero status or did not start. Returns why not, or nil. Unhealthy apps are stopped.
     func healthCheck(_ definitions: [AppDefinition], replacing previous: [InstalledImage]) async -> String? {
-        let supervisor = apps ?? AppSupervisor(environment: AppEnvironment(directory: appsDirectory, tenantID: tenant))
+        let reporter = self.reporter
+        let supervisor = apps ?? AppSupervisor(
+            environment: AppEnvironment(directory: appsDirectory, tenantID: tenant),
+            onExit: { definition, exit, crashLoop in reporter?.appEnded(definition, exit, crashLoop: crashLoop) })
         for image in previous where image.kind == .app { await supervisor.remove(image.componentId) }
         for definition in definitions {
             await supervisor.remove(definition.manifest.componentId)
