@@ -410,15 +410,22 @@ struct Update: AsyncParsableCommand {
 
     func run() async throws {
         let monitor = try await options.launchedMonitor(socket: service.monitorSocket, bootTrial: true)
-        let (outcome, _) = try await checkForUpdates(
-            state: options.state, service: service, monitor: monitor, healthWindow: apps.healthWindow)
-        if outcome == .restartRequired {
-            try options.emit(
-                ["outcome": "\(outcome)"],
-                "Update check: new system software is installed and armed; it boots, and is health-checked, at the next `rampartd run`.")
-        } else {
-            try options.emit(["outcome": "\(outcome)"], "Update check: \(outcome)")
+        let outcome: UpdateOutcome
+        do {
+            outcome = try await checkForUpdates(
+                state: options.state, service: service, monitor: monitor, healthWindow: apps.healthWindow).0
+        } catch is RestartRequired {
+            outcome = .restartRequired
         }
+        guard outcome == .restartRequired else {
+            return try options.emit(["outcome": "\(outcome)"], "Update check: \(outcome)")
+        }
+        let boot = try SlotStore(directory: options.state.directory).boot()
+        try options.emit(
+            ["outcome": "\(outcome)"],
+            boot.trial != nil
+                ? "Update check: new system software is installed and armed; it boots, and is health-checked, at the next `rampartd run`."
+                : "Update check: the system software on trial failed (\(boot.lastRollback?.detail ?? "unhealthy")); the next start runs the previous release.")
     }
 }
 
