@@ -21,7 +21,7 @@ import X509
             let key = P256.Signing.PrivateKey()
             let certificate = try webCA.issueServerCertificate(
                 hostnames: ["localhost"], ipAddresses: [[127, 0, 0, 1]], publicKey: key.publicKey, now: Date())
-            try await NginxTestServer.with(certificatePEM: certificate.pemString, keyPEM: key.pemRepresentation, clientCAPEM: chain) { nginx in
+            try await LocalNginx.with(certificatePEM: certificate.pemString, keyPEM: key.pemRepresentation, clientCAPEM: chain) { nginx in
                 let directory = URL(fileURLWithPath: try temporaryDirectory(prefix: "rampart-apps"))
                 defer { try? FileManager.default.removeItem(at: directory) }
                 let network = DeviceAppNetwork(credential: fleet.credential, extraTrustRootsPEM: webCA.certificate.pemString)

@@ -19,6 +19,7 @@ import Testing
         #expect(summary.auditEntries >= 7)
         #expect(summary.rollbackReason == "rolled_back")
         #expect(summary.errorBuckets == ["application/crash", "application/update-rolled-back"])
+        #expect(summary.telemetryLogLine.hasPrefix("200 \"CN=\(summary.deviceId.hex),O=Rampart device\" SUCCESS \"POST /v1/telemetry"), "\(summary.telemetryLogLine)")
         #expect(FileManager.default.fileExists(atPath: summary.chainFile))
         let attributes = try FileManager.default.attributesOfItem(atPath: "\(directory)/config.json")
         #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)

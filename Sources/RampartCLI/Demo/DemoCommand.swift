@@ -10,6 +10,7 @@ import RampartPKI
 import RampartService
 import ServiceLifecycle
 import SwiftASN1
+import WAT
 import X509
 
 /// `rampart demo`: the whole loop on this machine, narrated, on embedded defaults.
@@ -23,7 +24,8 @@ struct DemoCommand: AsyncParsableCommand {
             bootstrap token while pinning the root CA, create a tenant and a product, publish the \
             device runtime as a trusted release, provision a software-DICE device and claim it by \
             its provisioning record, attest it through its security monitor for a 24-hour client \
-            certificate, install an app through TUF and the A/B slots, roll back a crashing update \
+            certificate, install a telemetry app through TUF and the A/B slots that reaches a local \
+            nginx (the device maker's cloud) with the device's certificate, roll back a crashing update \
             and show its failure reports bucketed by the service, show that another tenant, a \
             Reader, a counterfeit device and a revoked release are refused, download and verify the CA chain, release and re-claim the \
             device, and read the audit log. Every step checks its \
@@ -71,18 +73,43 @@ struct DemoSummary: Codable, Sendable {
     var rollbackReason: String
     /// The error buckets the bad update's reports made (category/class), as the service shows them.
     var errorBuckets: [String]
+    /// The cloud endpoint's log line for the app's device-authenticated telemetry.
+    var telemetryLogLine: String
 }
 
-/// Two WASI commands assembled by hand, so the demo needs no compiler: one whose `_start`
-/// returns, one whose `_start` traps at once (`unreachable`), as a crashing update would.
+/// The demo's apps, made without a C compiler: one whose `_start` traps at once
+/// (`unreachable`), as a crashing update would, assembled by hand; and a telemetry app
+/// written in WebAssembly text.
 enum DemoApps {
     private static let head: [UInt8] =
         [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]  // magic, version 1
         + [0x01, 0x04, 0x01, 0x60, 0x00, 0x00]  // one type: () -> ()
         + [0x03, 0x02, 0x01, 0x00]  // one function of that type
         + [0x07, 0x0a, 0x01, 0x06] + Array("_start".utf8) + [0x00, 0x00]  // exported as _start
-    static let healthy = Data(head + [0x0a, 0x04, 0x01, 0x02, 0x00, 0x0b])
     static let crashing = Data(head + [0x0a, 0x05, 0x01, 0x03, 0x00, 0x00, 0x0b])
+
+    /// An app that POSTs `body` to `url` once, presenting the device's certificate
+    /// (`RAMPART_HTTPS_DEVICE_AUTH`), and exits 0 on HTTP 200, else 1.
+    static func telemetry(url: String, body: String) throws -> Data {
+        func quoted(_ text: String) -> String { text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") }
+        return Data(try wat2wasm("""
+            (module
+              (import "rampart" "https_request"
+                (func $https (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
+              (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+              (memory (export "memory") 1)
+              (data (i32.const 0) "POST")
+              (data (i32.const 16) "\(quoted(url))")
+              (data (i32.const 1024) "\(quoted(body))")
+              (func (export "_start")
+                (call $exit
+                  (select (i32.const 0) (i32.const 1)
+                    (i32.eq (i32.const 200)
+                      (call $https (i32.const 0) (i32.const 4) (i32.const 16) (i32.const \(url.utf8.count))
+                        (i32.const 1024) (i32.const \(body.utf8.count)) (i32.const 1)
+                        (i32.const 2048) (i32.const 1024) (i32.const 4096)))))))
+            """))
+    }
 }
 
 /// The version the demo's in-process device runtime reports.
@@ -205,11 +232,55 @@ private func walkThrough(
         narrator.ok("measured launch: " + components.map(\.name).joined(separator: ", ") + "; runtime is a trusted release")
         narrator.ok("certificate CN=\(deviceID.hex.prefix(16))…, clientAuth, valid until \(date(deviceCertificate.notValidAfter)) (24 h)")
 
-        narrator.begin("rampart app pack, image add, deployment create — the device updates through TUF, A/B")
-        let manifest = Data(
-            #"{"SchemaVersion": 1, "Name": "thermostat-ui", "ComponentId": "\#(ComponentID.random())", "EntryPoint": "ui.wasm", "Capabilities": {}, "Limits": {"MemoryKB": 256}}"#
-                .utf8)
+        narrator.begin("rampart app pack, image add, deployment create — a telemetry app reaches the device through TUF, A/B")
+        // The device maker's cloud: nginx on loopback, accepting only clients whose certificate
+        // chains to Contoso's CA (`rampart ca download-chain`).
+        let webCA = try CertificateAuthority.makeRoot(commonName: "Contoso Cloud CA", now: Date())
+        let webKey = P256.Signing.PrivateKey()
+        let webCertificate = try webCA.issueServerCertificate(
+            hostnames: ["localhost"], ipAddresses: [[127, 0, 0, 1]], publicKey: webKey.publicKey, now: Date())
+        let contosoChain = try await alice.chainPEM(tenant: tenant)
+        let (image, deployment, status0, telemetryLog) = try await LocalNginx.with(
+            certificatePEM: webCertificate.pemString, keyPEM: webKey.pemRepresentation, clientCAPEM: contosoChain
+        ) { cloud in
+            let component = ComponentID.random()
+            let manifest = Data(
+                #"{"SchemaVersion": 1, "Name": "telemetry", "ComponentId": "\#(component)", "EntryPoint": "telemetry.wasm", "Capabilities": {"AllowedConnections": ["localhost"], "DeviceAuthentication": "\#(tenant)"}, "Limits": {"MemoryKB": 256}}"#
+                    .utf8)
+            let wasm = try DemoApps.telemetry(url: "https://localhost:\(cloud.port)/v1/telemetry", body: #"{"temperature": 21.5}"#)
+            let package = try ImagePackage.app(manifest: manifest, wasm: wasm, version: "1.0.0", securityVersion: 1)
+            let image = try await alice.addImage(package: try package.zipped(), tenant: tenant)
+            let deployment = try await alice.createDeployment(images: [image.id], group: fieldTest.id, tenant: tenant)
+            narrator.ok("image \(image.id) signed with Contoso's image-signing key; deployed to Field Test")
+            // The device's apps present its attested certificate when the manifest allows it; the key stays in the runtime.
+            let apps = AppSupervisor(
+                environment: AppEnvironment(
+                    directory: URL(fileURLWithPath: state.appsDirectory),
+                    network: DeviceAppNetwork(credential: credential, extraTrustRootsPEM: webCA.certificate.pemString), tenantID: tenant))
+            var agent = UpdateAgent(
+                state: state, transport: DeviceTransport(server: server, rootPEM: rootPEM, credential: credential), monitor: monitor,
+                serviceRoot: try Certificate(pemEncoded: rootPEM), tenant: tenant)
+            agent.apps = apps
+            guard try await agent.check() == .installed(deployment.id) else { throw CLIError("the device did not install the deployment") }
+            await apps.stopAll()
+            let status = try await alice.deploymentStatus(device: deviceID, tenant: tenant)
+            for _ in 0..<50 where !cloud.accessLog.contains("SUCCESS") { try await Task.sleep(for: .milliseconds(20)) }
+            return (image, deployment, status, cloud.accessLog)
+        }
+        var status = status0
+        guard status.inSync, status.state == .confirmed else { throw CLIError("the device is not confirmed: \(status)") }
+        narrator.ok("TUF root → timestamp → snapshot → targets verified; package signature verified for Contoso")
+        narrator.ok("installed into slot \(try SlotStore(directory: state.directory).boot().active ?? "?"), started, committed: status confirmed")
+        // The health check's run POSTed telemetry; it exits 0 only on HTTP 200.
+        guard let line = telemetryLog.split(separator: "\n").first(where: { $0.hasPrefix("200 ") && $0.contains("SUCCESS") }),
+            line.contains("CN=\(deviceID.hex)")
+        else { throw CLIError("the cloud endpoint did not log the device's authenticated telemetry: \(telemetryLog)") }
+        narrator.ok("the telemetry app POSTed over mutual TLS with the device's attested certificate; the cloud logged: \(line)")
+
         func deploy(_ wasm: Data, version: String) async throws -> (ImageDocument, DeploymentDocument) {
+            let manifest = Data(
+                #"{"SchemaVersion": 1, "Name": "thermostat-ui", "ComponentId": "\#(ComponentID.random())", "EntryPoint": "ui.wasm", "Capabilities": {}, "Limits": {"MemoryKB": 256}}"#
+                    .utf8)
             let package = try ImagePackage.app(manifest: manifest, wasm: wasm, version: version, securityVersion: 1)
             let image = try await alice.addImage(package: try package.zipped(), tenant: tenant)
             return (image, try await alice.createDeployment(images: [image.id], group: fieldTest.id, tenant: tenant))
@@ -219,13 +290,6 @@ private func walkThrough(
             state: state, transport: transport, monitor: monitor, serviceRoot: try Certificate(pemEncoded: rootPEM), tenant: tenant)
         let reports = ReportQueue(state: state)
         agent.reporter = FailureReporter(queue: reports, deviceId: deviceID, systemSoftwareVersion: demoRuntimeVersion)
-        let (image, deployment) = try await deploy(DemoApps.healthy, version: "1.0.0")
-        narrator.ok("image \(image.id) signed with Contoso's image-signing key; deployed to Field Test")
-        guard try await agent.check() == .installed(deployment.id) else { throw CLIError("the device did not install the deployment") }
-        var status = try await alice.deploymentStatus(device: deviceID, tenant: tenant)
-        guard status.inSync, status.state == .confirmed else { throw CLIError("the device is not confirmed: \(status)") }
-        narrator.ok("TUF root → timestamp → snapshot → targets verified; package signature verified for Contoso")
-        narrator.ok("installed into slot \(try SlotStore(directory: state.directory).boot().active ?? "?"), started, committed: status confirmed")
         let (crashing, _) = try await deploy(DemoApps.crashing, version: "1.1.0")
         let outcome = try await agent.check()
         status = try await alice.deploymentStatus(device: deviceID, tenant: tenant)
@@ -332,7 +396,7 @@ private func walkThrough(
             productId: product.id, deviceId: deviceID, chainFile: chainFile, chainVerifiedByOpenSSL: verified,
             deviceCertificateFile: deviceCertificateFile, deviceCertificateVerifiedByOpenSSL: deviceVerified,
             refusals: refusals, auditEntries: audit.count, installedImageId: image.id, rollbackReason: status.reason ?? "",
-            errorBuckets: buckets.map { "\($0.eventClass.rawValue)/\($0.category.rawValue)" }.sorted())
+            errorBuckets: buckets.map { "\($0.eventClass.rawValue)/\($0.category.rawValue)" }.sorted(), telemetryLogLine: String(line))
     }
 }
 

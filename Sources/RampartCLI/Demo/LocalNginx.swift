@@ -1,9 +1,10 @@
 public import Foundation
 
 /// A throwaway nginx (Debian's) serving HTTPS on a free loopback port from a temporary
-/// directory, demanding client certificates from `clientCAFile`. Every request it accepts
-/// is answered 200 with `accepted <client subject>` and logged with that subject.
-public struct NginxTestServer: Sendable {
+/// directory, demanding client certificates from `clientCAPEM` — the device maker's cloud
+/// endpoint in the demo and the app network test. Every request it accepts is answered 200
+/// with `accepted <client subject>` and logged with that subject.
+public struct LocalNginx: Sendable {
     public let directory: String
     public let port: Int
     let pid: pid_t
@@ -14,30 +15,61 @@ public struct NginxTestServer: Sendable {
 
     /// Runs `body` with nginx serving `certificatePEM`/`keyPEM`, stopped and deleted afterwards.
     public static func with<T: Sendable>(
-        certificatePEM: String, keyPEM: String, clientCAPEM: String, _ body: (NginxTestServer) async throws -> T
+        certificatePEM: String, keyPEM: String, clientCAPEM: String, _ body: (LocalNginx) async throws -> T
     ) async throws -> T {
-        guard isInstalled else { throw HarnessError("nginx is not installed: run scripts/install-deps.sh") }
-        let directory = try temporaryDirectory(prefix: "rampart-nginx")
+        guard isInstalled else { throw CLIError("nginx is not installed: run scripts/install-deps.sh") }
+        let directory = try makeTemporaryDirectory(prefix: "rampart-nginx")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
         try certificatePEM.write(toFile: "\(directory)/server.pem", atomically: true, encoding: .utf8)
         try keyPEM.write(toFile: "\(directory)/server.key", atomically: true, encoding: .utf8)
         try clientCAPEM.write(toFile: "\(directory)/clients.pem", atomically: true, encoding: .utf8)
         var lastError: (any Error)?
         for _ in 0..<5 {
-            let port = try PostgresTestServer.freePort()
+            let port = try freeLoopbackPort()
             try configuration(directory: directory, port: port).write(toFile: "\(directory)/nginx.conf", atomically: true, encoding: .utf8)
-            let pid = try Command.spawn(
+            let pid = try spawn(
                 "/usr/sbin/nginx", ["-p", directory, "-c", "\(directory)/nginx.conf", "-e", "\(directory)/error.log"],
                 output: "\(directory)/stdout.log")
-            let server = NginxTestServer(directory: directory, port: port, pid: pid)
+            let server = LocalNginx(directory: directory, port: port, pid: pid)
             if await server.waitUntilListening() {
                 defer { server.stop() }
                 return try await body(server)
             }
             server.stop()
-            lastError = HarnessError("nginx did not listen on \(port): \((try? String(contentsOfFile: "\(directory)/error.log", encoding: .utf8)) ?? "")")
+            lastError = CLIError("nginx did not listen on \(port): \((try? String(contentsOfFile: "\(directory)/error.log", encoding: .utf8)) ?? "")")
         }
-        try? FileManager.default.removeItem(atPath: directory)
         throw lastError!
+    }
+
+    /// A port nobody listens on now (the kernel's pick for port 0).
+    static func freeLoopbackPort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw CLIError("socket() failed") }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+        guard bound == 0 else { throw CLIError("bind() failed") }
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    /// Starts nginx with its output going to `output`.
+    static func spawn(_ executable: String, _ arguments: [String], output: String) throws -> pid_t {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid = pid_t()
+        let status = posix_spawn(&pid, executable, &actions, nil, argv, environ)
+        guard status == 0 else { throw CLIError("cannot start \(executable): \(String(cString: strerror(status)))") }
+        return pid
     }
 
     static func configuration(directory: String, port: Int) -> String {
