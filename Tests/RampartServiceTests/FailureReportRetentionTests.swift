@@ -27,6 +27,9 @@ import Testing
             #expect(purged == 1)
             let left = try await harness.database.read { db in try await db.failureReports(tenant: tenant, filter: ErrorFilter(), limit: 10) }
             #expect(left.map(\.0.reportId) == [recent.reportId])
+            // Sums read back as numbers on both engines (PostgreSQL's SUM over BIGINT is NUMERIC).
+            let buckets = try await harness.database.read { db in try await db.errorBuckets(tenant: tenant, filter: ErrorFilter()) }
+            #expect(buckets.map(\.count) == [1] && buckets.first?.affectedDevices == 1, "\(buckets)")
         }
     }
 }

@@ -130,7 +130,13 @@ struct PostgresExecutor: SQLExecutor {
         case .int8, .int4, .int2: return .int(try cell.decode(Int64.self))
         case .bool: return .int(try cell.decode(Bool.self) ? 1 : 0)
         case .bytea: return .blob(Array(try cell.decode(ByteBuffer.self).readableBytesView))
-        case .numeric: return .int(Int64(try cell.decode(String.self)) ?? 0)
+        case .numeric:
+            // SUM over BIGINT is NUMERIC in PostgreSQL; the values read back are whole numbers.
+            let decimal = try cell.decode(Decimal.self)
+            guard let value = Int64(exactly: NSDecimalNumber(decimal: decimal).doubleValue) else {
+                throw DatabaseError(description: "a NUMERIC value (\(decimal)) is not a 64-bit integer")
+            }
+            return .int(value)
         default: return .text(try cell.decode(String.self))
         }
     }
