@@ -708,12 +708,7 @@ struct Run: AsyncParsableCommand {
     private func spawnMonitor() throws -> pid_t {
         let executable = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
         let arguments = [executable, "monitor", "--state-dir", options.stateDirectory, "--parent", String(getpid())]
-        var pid: pid_t = 0
-        let argv = arguments.map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        let status = posix_spawn(&pid, executable, nil, nil, argv, environ)
-        guard status == 0 else { throw ValidationError("cannot start the security monitor: \(String(cString: strerror(status)))") }
-        return pid
+        return try ChildProcess.spawn(executable, Array(arguments.dropFirst()))
     }
 
     private func waitForMonitor(_ monitor: MonitorClient) async throws -> MonitorIdentity {

@@ -1,4 +1,5 @@
 public import Foundation
+import RampartDevice
 
 /// Runs programs for tests with posix_spawn, polling waitpid between short sleeps.
 ///
@@ -23,22 +24,9 @@ public enum Command {
     public static func spawn(
         _ executable: String, _ arguments: [String], output: String, environment: [String: String] = [:]
     ) throws -> pid_t {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
         var variables = ProcessInfo.processInfo.environment
         variables.merge(environment) { $1 }
-        let envp = variables.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer { envp.forEach { free($0) } }
-        var pid = pid_t()
-        let spawned = posix_spawn(&pid, executable, &actions, nil, argv, envp)
-        guard spawned == 0 else { throw HarnessError("cannot start \(executable): \(String(cString: strerror(spawned)))") }
-        return pid
+        return try ChildProcess.spawn(executable, arguments, output: output, environment: variables.map { "\($0.key)=\($0.value)" })
     }
 
     /// Waits for `pid` to end and returns its exit status (128 + signal when killed).

@@ -1,4 +1,5 @@
 public import Foundation
+import RampartDevice
 
 /// A throwaway nginx (Debian's) serving HTTPS on a free loopback port from a temporary
 /// directory, demanding client certificates from `clientCAPEM` — the device maker's cloud
@@ -27,7 +28,7 @@ public struct LocalNginx: Sendable {
         for _ in 0..<5 {
             let port = try freeLoopbackPort()
             try configuration(directory: directory, port: port).write(toFile: "\(directory)/nginx.conf", atomically: true, encoding: .utf8)
-            let pid = try spawn(
+            let pid = try ChildProcess.spawn(
                 "/usr/sbin/nginx", ["-p", directory, "-c", "\(directory)/nginx.conf", "-e", "\(directory)/error.log"],
                 output: "\(directory)/stdout.log")
             let server = LocalNginx(directory: directory, port: port, pid: pid)
@@ -56,21 +57,6 @@ public struct LocalNginx: Sendable {
         return Int(UInt16(bigEndian: address.sin_port))
     }
 
-    /// Starts nginx with its output going to `output`.
-    static func spawn(_ executable: String, _ arguments: [String], output: String) throws -> pid_t {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        var pid = pid_t()
-        let status = posix_spawn(&pid, executable, &actions, nil, argv, environ)
-        guard status == 0 else { throw CLIError("cannot start \(executable): \(String(cString: strerror(status)))") }
-        return pid
-    }
 
     static func configuration(directory: String, port: Int) -> String {
         """
