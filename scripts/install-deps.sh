@@ -16,7 +16,8 @@ packages=(
   lld-14           # ... linked by wasm-ld ...
   wasi-libc        # ... against WASI's C library ...
   libclang-rt-14-dev-wasm32  # ... and compiler-rt's wasm32 builtins
-  nginx-light      # a TLS server that checks client certificates, for the app network test
+  nginx-light      # a TLS server that checks client certificates, for the app network test and the demo
+  libnginx-mod-stream  # nginx as the TCP balancer in front of two service nodes (scale-out test)
   binutils         # strip: the system-software tests ship a smaller build of rampartd as an update
 )
 

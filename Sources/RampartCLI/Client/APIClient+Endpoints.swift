@@ -185,10 +185,15 @@ extension APIClient {
 extension APIClient {
     /// `since`, `deviceGroupId`, `imageId` as the errors routes take them; an ISO 8601
     /// `since` becomes the duration back to it (the route takes durations: `30m`, `24h`, `7d`).
-    static func errorQuery(since: String?, group: DeviceGroupID?, image: ImageID?, now: Date = Date()) -> String {
+    static func errorQuery(since: String?, group: DeviceGroupID?, image: ImageID?, now: Date = Date()) throws -> String {
         var items: [URLQueryItem] = []
         if let since {
-            let value = (try? Date(since, strategy: .iso8601)).map { "\(max(Int(now.timeIntervalSince($0) / 60), 0))m" } ?? since
+            var value = since
+            if let date = try? Date(since, strategy: .iso8601) {
+                guard date <= now else { throw CLIError("--since \(since) is in the future") }
+                let minutes = Int((now.timeIntervalSince(date) / 60).rounded(.up))
+                value = minutes <= 9_999_999 ? "\(minutes)m" : "\(Int((Double(minutes) / 1440).rounded(.up)))d"
+            }
             items.append(URLQueryItem(name: "since", value: value))
         }
         if let group { items.append(URLQueryItem(name: "deviceGroupId", value: group.description)) }
@@ -199,7 +204,7 @@ extension APIClient {
     }
 
     public func errorBuckets(tenant: TenantID, since: String? = nil, group: DeviceGroupID? = nil, image: ImageID? = nil) async throws -> [ErrorBucket] {
-        try await get("/v1/tenants/\(tenant)/errors\(Self.errorQuery(since: since, group: group, image: image))", as: ListDocument<ErrorBucket>.self).items
+        try await get("/v1/tenants/\(tenant)/errors\(try Self.errorQuery(since: since, group: group, image: image))", as: ListDocument<ErrorBucket>.self).items
     }
 
     public func errorBucket(_ id: String, tenant: TenantID) async throws -> ErrorBucket {
@@ -207,6 +212,6 @@ extension APIClient {
     }
 
     public func exportErrors(tenant: TenantID, since: String? = nil, group: DeviceGroupID? = nil, image: ImageID? = nil) async throws -> String {
-        try await text("/v1/tenants/\(tenant)/errors/export\(Self.errorQuery(since: since, group: group, image: image))")
+        try await text("/v1/tenants/\(tenant)/errors/export\(try Self.errorQuery(since: since, group: group, image: image))")
     }
 }
