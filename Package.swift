@@ -38,6 +38,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
     targets: [
         // Shared vocabulary: typed identifiers, roles, API documents, the error shape.
@@ -141,7 +143,10 @@ let package = Package(
                 "RampartDevice",
                 "RampartImage",
                 "RampartPKI",
+                "RampartTUF",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "HeapModule", package: "swift-collections"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -190,7 +195,7 @@ let package = Package(
         // Real servers for tests (PostgreSQL) and a process runner; shared by the test targets.
         .target(
             name: "RampartTestSupport",
-            dependencies: ["RampartDevice", "RampartPKI", "RampartModel", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["RampartCLI", "RampartDevice", "RampartPKI", "RampartModel", .product(name: "Crypto", package: "swift-crypto")],
             path: "Tests/Support", swiftSettings: upcoming),
         .testTarget(name: "RampartModelTests", dependencies: ["RampartModel"], swiftSettings: upcoming),
         .testTarget(
@@ -205,7 +210,7 @@ let package = Package(
         ),
         .testTarget(
             name: "RampartTUFTests",
-            dependencies: ["RampartTUF", "RampartTestSupport", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["RampartTUF", "RampartDevice", "RampartTestSupport", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: upcoming
         ),
         .testTarget(

@@ -13,7 +13,7 @@ public struct RampartCommand: AsyncParsableCommand {
             DemoCommand.self, LoginCommand.self, WhoAmICommand.self, TenantCommands.self, RoleCommands.self,
             TokenCommands.self, DeviceCommands.self, ProductCommands.self, DeviceGroupCommands.self, CACommands.self,
             AuditCommands.self, OSCommands.self, AppCommands.self, ImageCommands.self, DeploymentCommands.self, ErrorCommands.self,
-            BenchCommand.self,
+            SimCommand.self, BenchCommand.self,
         ]
     )
 

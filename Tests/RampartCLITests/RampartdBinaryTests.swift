@@ -92,7 +92,7 @@ import Testing
             #expect(record.endorsementKeyCertificate != nil)
 
             // The service: trusts our factory's CA and the TPM maker's (swtpm's local CA).
-            let port = try PostgresTestServer.freePort()
+            let port = try ChildProcess.freeLoopbackPort()
             let server = ["--data-dir", "\(directory)/service", "--port", "\(port)", "--bootstrap-token-file", "\(directory)/bootstrap",
                           "--manufacturer-ca", "\(directory)/mfg/ca.pem"]
                 + SwtpmTestServer.localCACertificates.flatMap { ["--tpm-vendor-ca", $0] }

@@ -1,4 +1,5 @@
 import Foundation
+import RampartDevice
 @testable import RampartCLI
 import RampartModel
 import RampartTestSupport

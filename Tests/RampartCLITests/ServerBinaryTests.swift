@@ -1,4 +1,5 @@
 import Foundation
+import RampartDevice
 @testable import RampartCLI
 import RampartModel
 import RampartTestSupport
@@ -11,7 +12,7 @@ import Testing
     @Test func firstStartRestartAndGracefulStop() async throws {
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let port = try PostgresTestServer.freePort()
+        let port = try ChildProcess.freeLoopbackPort()
         let arguments = ["--data-dir", "\(directory)/data", "--port", "\(port)", "--bootstrap-token-file", "\(directory)/bootstrap"]
 
         // First start: a bootstrap token (mode 0600) and the root fingerprint are printed.

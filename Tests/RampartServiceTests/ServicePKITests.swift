@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import RampartDevice
 import RampartTestSupport
 import HTTPTypes
 import NIOSSL

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import RampartDevice
 import RampartTUF
 import RampartTestSupport
 import Testing

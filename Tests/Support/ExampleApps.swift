@@ -1,4 +1,5 @@
 public import Foundation
+import RampartDevice
 
 /// The C example apps (Examples/), built once per test run with Examples/build.sh — Debian's
 /// clang and wasi-libc, as an app developer would build them.

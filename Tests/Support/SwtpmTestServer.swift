@@ -1,4 +1,5 @@
 import Foundation
+import RampartDevice
 
 /// A throwaway software TPM: `swtpm_setup` makes a TPM 2.0 with endorsement-key
 /// certificates from swtpm's local CA in a temporary directory, then `swtpm` serves it on
@@ -44,7 +45,7 @@ public struct SwtpmTestServer: Sendable {
         // libtss2's swtpm TCTI finds the control channel at the command port + 1.
         var lastError: (any Error)?
         for _ in 0..<5 {
-            let port = try PostgresTestServer.freePort()
+            let port = try ChildProcess.freeLoopbackPort()
             let server = SwtpmTestServer(directory: directory, port: port, controlPort: port + 1)
             do {
                 try await server.run()

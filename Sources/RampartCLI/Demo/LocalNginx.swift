@@ -4,7 +4,8 @@ import RampartDevice
 /// A throwaway nginx (Debian's) serving HTTPS on a free loopback port from a temporary
 /// directory, demanding client certificates from `clientCAPEM` — the device maker's cloud
 /// endpoint in the demo and the app network test. Every request it accepts is answered 200
-/// with `accepted <client subject>` and logged with that subject.
+/// with `accepted <client subject>` and logged with that subject, except under `/files/`,
+/// where it serves `files` as static files (the benchmarks' ceiling), without logging.
 public struct LocalNginx: Sendable {
     public let directory: String
     public let port: Int
@@ -16,17 +17,20 @@ public struct LocalNginx: Sendable {
 
     /// Runs `body` with nginx serving `certificatePEM`/`keyPEM`, stopped and deleted afterwards.
     public static func with<T: Sendable>(
-        certificatePEM: String, keyPEM: String, clientCAPEM: String, _ body: (LocalNginx) async throws -> T
+        certificatePEM: String, keyPEM: String, clientCAPEM: String, files: [String: Data] = [:],
+        _ body: (LocalNginx) async throws -> T
     ) async throws -> T {
         guard isInstalled else { throw CLIError("nginx is not installed: run scripts/install-deps.sh") }
         let directory = try makeTemporaryDirectory(prefix: "rampart-nginx")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         try certificatePEM.write(toFile: "\(directory)/server.pem", atomically: true, encoding: .utf8)
         try keyPEM.write(toFile: "\(directory)/server.key", atomically: true, encoding: .utf8)
+        try FileManager.default.createDirectory(atPath: "\(directory)/files", withIntermediateDirectories: true)
+        for (name, bytes) in files { try bytes.write(to: URL(fileURLWithPath: "\(directory)/files/\(name)")) }
         try clientCAPEM.write(toFile: "\(directory)/clients.pem", atomically: true, encoding: .utf8)
         var lastError: (any Error)?
         for _ in 0..<5 {
-            let port = try freeLoopbackPort()
+            let port = try ChildProcess.freeLoopbackPort()
             try configuration(directory: directory, port: port).write(toFile: "\(directory)/nginx.conf", atomically: true, encoding: .utf8)
             let pid = try ChildProcess.spawn(
                 "/usr/sbin/nginx", ["-p", directory, "-c", "\(directory)/nginx.conf", "-e", "\(directory)/error.log"],
@@ -42,27 +46,51 @@ public struct LocalNginx: Sendable {
         throw lastError!
     }
 
-    /// A port nobody listens on now (the kernel's pick for port 0).
-    static func freeLoopbackPort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw CLIError("socket() failed") }
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
-        guard bound == 0 else { throw CLIError("bind() failed") }
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
 
+
+    /// Runs `body` with nginx balancing TCP connections round robin over `upstreams`
+    /// (`host:port`) on a free loopback port, so TLS, mutual TLS included, reaches the nodes
+    /// themselves. Stopped with SIGTERM and deleted afterwards.
+    public static func balancing<T: Sendable>(_ upstreams: [String], _ body: (Int) async throws -> T) async throws -> T {
+        guard FileManager.default.fileExists(atPath: "/usr/lib/nginx/modules/ngx_stream_module.so") else {
+            throw CLIError("nginx's stream module is missing: run scripts/install-deps.sh")
+        }
+        let directory = try makeTemporaryDirectory(prefix: "rampart-balancer")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let port = try ChildProcess.freeLoopbackPort()
+        try """
+            daemon off;
+            load_module /usr/lib/nginx/modules/ngx_stream_module.so;
+            pid \(directory)/nginx.pid;
+            error_log \(directory)/error.log info;
+            events { worker_connections 1024; }
+            stream {
+              upstream nodes { \(upstreams.map { "server \($0);" }.joined(separator: " ")) }
+              server { listen 127.0.0.1:\(port); proxy_pass nodes; }
+            }
+            """.write(toFile: "\(directory)/nginx.conf", atomically: true, encoding: .utf8)
+        let pid = try ChildProcess.spawn(
+            "/usr/sbin/nginx", ["-p", directory, "-c", "\(directory)/nginx.conf", "-e", "\(directory)/error.log"],
+            output: "\(directory)/nginx.log")
+        let nginx = LocalNginx(directory: directory, port: port, pid: pid)
+        guard await nginx.waitUntilListening() else {
+            nginx.stop()
+            throw CLIError("nginx did not start: \((try? String(contentsOfFile: "\(directory)/error.log", encoding: .utf8)) ?? "")")
+        }
+        do {
+            let result = try await body(port)
+            try nginx.stopChecked()
+            return result
+        } catch {
+            nginx.stop()
+            throw error
+        }
+    }
 
     static func configuration(directory: String, port: Int) -> String {
         """
         daemon off;
-        master_process off;
-        worker_processes 1;
+        worker_processes auto;
         pid \(directory)/nginx.pid;
         error_log \(directory)/error.log info;
         events { worker_connections 64; }
@@ -83,6 +111,7 @@ public struct LocalNginx: Sendable {
             ssl_verify_client on;
             ssl_verify_depth 4;
             location / { return 200 "accepted $ssl_client_s_dn\\n"; }
+            location /files/ { alias \(directory)/files/; access_log off; }
           }
         }
         """
@@ -105,6 +134,18 @@ public struct LocalNginx: Sendable {
             try? await Task.sleep(for: .milliseconds(50))
         }
         return false
+    }
+
+    /// Stops nginx with SIGTERM and throws unless it exits 0 by itself.
+    func stopChecked() throws {
+        kill(pid, SIGTERM)
+        var status: Int32 = 0
+        for _ in 0..<250 where waitpid(pid, &status, WNOHANG) == 0 { usleep(20_000) }
+        guard kill(pid, 0) != 0 else {
+            stop()
+            throw CLIError("nginx did not stop on SIGTERM")
+        }
+        guard status == 0 else { throw CLIError("nginx exited with status \(status)") }
     }
 
     public func stop() {
