@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 @testable import RampartCLI
+import RampartDevice
 import RampartModel
 import RampartTestSupport
 import Testing
@@ -12,6 +13,8 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: directory) }
         var narrator = Narrator(quiet: true)
         let summary = try await runDemo(in: directory, narrator: &narrator)
+        // scripts/install-deps.sh installs swtpm, so the demo's device has a TPM 2.0 here.
+        #expect(summary.securityProcessor == (Swtpm.isInstalled ? .tpm2 : .softwareDICE))
         #expect(summary.chainVerifiedByOpenSSL)
         #expect(summary.deviceCertificateVerifiedByOpenSSL)
         #expect(FileManager.default.fileExists(atPath: summary.deviceCertificateFile))

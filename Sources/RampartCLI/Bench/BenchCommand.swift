@@ -12,7 +12,7 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure Rampart against the physical limits of this machine.",
-        subcommands: [AttestationBench.self, AppsBench.self]
+        subcommands: [AttestationBench.self, UpdatesBench.self, ReportsBench.self, NodesBench.self, AppsBench.self]
     )
 }
 

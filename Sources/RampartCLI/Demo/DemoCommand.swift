@@ -22,8 +22,8 @@ struct DemoCommand: AsyncParsableCommand {
             Starts the service in-process (SQLite in a new temporary directory, TLS 1.3 on a free \
             loopback port), then does what an operator would do with this CLI: log in with the \
             bootstrap token while pinning the root CA, create a tenant and a product, publish the \
-            device runtime as a trusted release, provision a software-DICE device and claim it by \
-            its provisioning record, attest it through its security monitor for a 24-hour client \
+            device runtime as a trusted release, provision a device — on a TPM 2.0 served by swtpm when \
+            swtpm is installed, with software DICE otherwise — and claim it by its provisioning record, attest it through its security monitor for a 24-hour client \
             certificate, install a telemetry app through TUF and the A/B slots that reaches a local \
             nginx (the device maker's cloud) with the device's certificate, roll back a crashing update \
             and show its failure reports bucketed by the service, show that another tenant, a \
@@ -56,6 +56,8 @@ struct DemoCommand: AsyncParsableCommand {
 
 /// What the demo did, for `--json` and for tests.
 struct DemoSummary: Codable, Sendable {
+    /// `tpm2` (on swtpm) or `software-dice`.
+    var securityProcessor: SecurityProcessorKind
     var directory: String
     var server: String
     var rootCAFingerprint: String
@@ -118,7 +120,8 @@ let demoRuntimeVersion = "0.1.0"
 struct Narrator {
     let quiet: Bool
     private var step = 0
-    static let total = 14
+    /// The demo's steps, one more when it starts a software TPM for the device.
+    static let total = Swtpm.isInstalled ? 15 : 14
 
     init(quiet: Bool) { self.quiet = quiet }
 
@@ -139,23 +142,47 @@ struct Narrator {
 func runDemo(in directory: String, narrator: inout Narrator) async throws -> DemoSummary {
     var logger = Logger(label: "rampart-demo")
     logger.logLevel = .warning
+    // The device's security processor: a TPM 2.0 when swtpm can serve one, else software DICE.
+    var tpm: Swtpm?
+    if Swtpm.isInstalled {
+        narrator.begin("Starting a software TPM 2.0 (swtpm) for the device")
+        do {
+            tpm = try await Swtpm.start()
+            narrator.ok("TPM 2.0 at \(tpm!.tcti), its endorsement-key certificate signed by swtpm's local CA")
+        } catch {
+            narrator.say("  ! swtpm did not start (\(error)); the device uses software DICE instead")
+        }
+    }
+    do {
+        let summary = try await runService(in: directory, tpm: tpm, logger: logger, narrator: &narrator)
+        await tpm?.stop()
+        return summary
+    } catch {
+        await tpm?.stop()
+        throw error
+    }
+}
+
+private func runService(in directory: String, tpm: Swtpm?, logger: Logger, narrator: inout Narrator) async throws -> DemoSummary {
     narrator.begin("Starting the Security Service (SQLite, TLS 1.3, loopback)")
     let manufacturer = try CertificateAuthority.makeRoot(commonName: "Demo Manufacturing CA", now: Date())
     let manufacturerFile = "\(directory)/manufacturer-ca.pem"
     try manufacturer.certificate.pemString.write(toFile: manufacturerFile, atomically: true, encoding: .utf8)
     return try await LocalService.run(
-        dataDirectory: "\(directory)/service", manufacturerCAPaths: [manufacturerFile], logger: logger
+        dataDirectory: "\(directory)/service", manufacturerCAPaths: [manufacturerFile],
+        tpmVendorCAPaths: tpm == nil ? [] : Swtpm.localCACertificates, logger: logger
     ) { local in
         narrator.ok("listening on \(local.url); data in \(local.dataDirectory)")
-        narrator.ok("root CA SHA-256 \(local.rootCAFingerprint); trusts devices endorsed by \(manufacturerFile)")
+        narrator.ok("root CA SHA-256 \(local.rootCAFingerprint); trusts devices endorsed by \(manufacturerFile)"
+            + (tpm == nil ? "" : " and TPMs whose EK certificate swtpm's local CA signed"))
         return try await walkThrough(
             server: local.url, bootstrapToken: local.bootstrapToken, rootFingerprint: local.rootCAFingerprint,
-            manufacturer: manufacturer, directory: directory, narrator: &narrator)
+            manufacturer: manufacturer, tpm: tpm, directory: directory, narrator: &narrator)
     }
 }
 
 private func walkThrough(
-    server: String, bootstrapToken: String, rootFingerprint: String, manufacturer: CertificateAuthority,
+    server: String, bootstrapToken: String, rootFingerprint: String, manufacturer: CertificateAuthority, tpm: Swtpm?,
     directory: String, narrator: inout Narrator
 ) async throws -> DemoSummary {
     narrator.begin("rampart login — as the service operator, pinning the root CA by fingerprint")
@@ -203,10 +230,18 @@ private func walkThrough(
         }
         narrator.ok("system software \(release.version), SHA-256 \(release.measurement.prefix(16))…, feed \(release.feed.rawValue)")
 
-        narrator.begin("rampartd provision + rampart device claim --record — a software-DICE device")
-        let record = try await state.provision(.init(kind: .softwareDICE), manufacturer: manufacturer)
+        let record: ProvisioningRecord
+        if let tpm {
+            narrator.begin("rampartd provision --tpm + rampart device claim --record — a TPM 2.0 device (swtpm)")
+            record = try await state.provision(.init(kind: .tpm2, tcti: tpm.tcti), manufacturer: manufacturer)
+            narrator.ok("identity: a restricted P-256 attestation key the TPM derives under its endorsement hierarchy and never exports")
+            narrator.ok("the record carries the TPM's EK certificate and the attestation key's certificate from the manufacturer")
+        } else {
+            narrator.begin("rampartd provision + rampart device claim --record — a software-DICE device (swtpm is not installed)")
+            record = try await state.provision(.init(kind: .softwareDICE), manufacturer: manufacturer)
+            narrator.ok("unique device secret in \(state.udsPath) (0600); DeviceID certificate endorsed by the manufacturer")
+        }
         let deviceID = record.deviceId
-        narrator.ok("unique device secret in \(state.udsPath) (0600); DeviceID certificate endorsed by the manufacturer")
         narrator.ok("device ID = SHA-256(DeviceID public key) = \(deviceID)")
         let device = try await alice.claimDevice(ClaimDeviceRequest(record: record, deviceGroupId: fieldTest.id), tenant: tenant)
         guard device.deviceGroupId == fieldTest.id, device.productId == product.id else {
@@ -392,7 +427,7 @@ private func walkThrough(
             The service stops with the demo; run `rampart-server --data-dir \(directory)/service` to keep it.
             """)
         return DemoSummary(
-            directory: directory, server: server, rootCAFingerprint: rootFingerprint, tenantId: tenant,
+            securityProcessor: record.securityProcessor, directory: directory, server: server, rootCAFingerprint: rootFingerprint, tenantId: tenant,
             productId: product.id, deviceId: deviceID, chainFile: chainFile, chainVerifiedByOpenSSL: verified,
             deviceCertificateFile: deviceCertificateFile, deviceCertificateVerifiedByOpenSSL: deviceVerified,
             refusals: refusals, auditEntries: audit.count, installedImageId: image.id, rollbackReason: status.reason ?? "",

@@ -90,6 +90,7 @@ public struct LocalNginx: Sendable {
     static func configuration(directory: String, port: Int) -> String {
         """
         daemon off;
+        \(geteuid() == 0 ? "user root;  # workers must read this private (0700) directory" : "")
         worker_processes auto;
         pid \(directory)/nginx.pid;
         error_log \(directory)/error.log info;
