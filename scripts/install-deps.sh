@@ -8,6 +8,7 @@ packages=(
   postgresql       # tests start their own throwaway PostgreSQL cluster
   ca-certificates
   libtss2-dev      # TPM 2.0 software stack (ESYS) the device runtime links against
+  libsqlite3-dev   # the service's embedded database engine (SQLite)
   pkg-config       # SwiftPM finds libtss2 through it
   zlib1g-dev       # ZIPFoundation (image packages) links zlib
   swtpm            # tests run a software TPM 2.0 ...

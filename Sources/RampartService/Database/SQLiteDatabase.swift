@@ -1,13 +1,17 @@
+import CSQLite3
 import Foundation
 public import Logging
-import NIOCore
 public import ServiceLifecycle
-import SQLiteNIO
 
-/// The embedded engine: one SQLite file in write-ahead-log mode in the data directory.
+/// The embedded engine: one SQLite file in write-ahead-log mode in the data directory,
+/// through Debian's libsqlite3.
 ///
 /// One connection, used by one caller at a time: SQLite has a single writer anyway, and
-/// serialising here keeps transactions from interleaving.
+/// serialising here keeps transactions from interleaving. Statements run on the calling
+/// thread (a few microseconds each; with `synchronous=NORMAL` a commit does not wait for
+/// the disk), prepared once and kept. sqlite-nio, used before, ran every statement on a
+/// thread pool and handed every row back through an event loop: three thread hops per
+/// statement, most of an attestation's time (see BENCHMARKS.md).
 public final class SQLiteDatabase: Database {
     public let engine = DatabaseEngine.sqlite
     public var service: (any Service)? { nil }
@@ -20,17 +24,15 @@ public final class SQLiteDatabase: Database {
 
     /// Opens (creating if needed) the database file at `path`.
     public static func open(path: String, logger: Logger) async throws -> SQLiteDatabase {
-        let connection = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
-        let database = SQLiteDatabase(connection: connection)
-        let executor = SQLiteExecutor(connection: connection)
-        try await executor.query("PRAGMA journal_mode=WAL", [])
+        let connection = try SQLiteConnection(path: path)
+        _ = try connection.run("PRAGMA journal_mode=WAL", [])
         // In WAL mode, NORMAL syncs at checkpoints rather than at every commit: a crash of the
         // service loses nothing, a power loss may lose the last commits but never corrupts
         // the file. Each attestation commits twice, so FULL would make fsync its ceiling.
-        try await executor.query("PRAGMA synchronous=NORMAL", [])
-        try await executor.query("PRAGMA foreign_keys=ON", [])
-        try await executor.query("PRAGMA busy_timeout=5000", [])
-        return database
+        _ = try connection.run("PRAGMA synchronous=NORMAL", [])
+        _ = try connection.run("PRAGMA foreign_keys=ON", [])
+        _ = try connection.run("PRAGMA busy_timeout=5000", [])
+        return SQLiteDatabase(connection: connection)
     }
 
     public func read<T: Sendable>(_ body: @Sendable (any SQLExecutor) async throws -> T) async throws -> T {
@@ -40,14 +42,15 @@ public final class SQLiteDatabase: Database {
 
     public func transaction<T: Sendable>(_ body: @Sendable (any SQLExecutor) async throws -> T) async throws -> T {
         let executor = SQLiteExecutor(connection: connection)
+        let connection = connection
         return try await lock.withLock {
-            try await executor.query("BEGIN IMMEDIATE", [])
+            _ = try connection.run("BEGIN IMMEDIATE", [])
             do {
                 let result = try await body(executor)
-                try await executor.query("COMMIT", [])
+                _ = try connection.run("COMMIT", [])
                 return result
             } catch {
-                try? await executor.query("ROLLBACK", [])
+                _ = try? connection.run("ROLLBACK", [])
                 throw error
             }
         }
@@ -56,7 +59,7 @@ public final class SQLiteDatabase: Database {
     public func waitUntilReachable(logger: Logger) async throws {}
 
     public func close() async throws {
-        try await connection.close()
+        try await lock.withLock { connection.close() }
     }
 }
 
@@ -64,20 +67,7 @@ struct SQLiteExecutor: SQLExecutor {
     let connection: SQLiteConnection
 
     func query(_ sql: String, _ binds: [SQLValue]) async throws -> [SQLRow] {
-        let rows = try await connection.query(Self.numberedPlaceholders(sql), binds.map(Self.data))
-        return rows.map { row in
-            var values: [String: SQLValue] = [:]
-            for column in row.columns {
-                switch column.data {
-                case .integer(let value): values[column.name] = .int(Int64(value))
-                case .float(let value): values[column.name] = .int(Int64(value))
-                case .text(let value): values[column.name] = .text(value)
-                case .blob(let buffer): values[column.name] = .blob(Array(buffer.readableBytesView))
-                case .null: values[column.name] = .null
-                }
-            }
-            return SQLRow(values: values)
-        }
+        try connection.run(sql, binds)
     }
 
     /// `$1` → `?1`: SQLite would read `$1` as a *named* parameter numbered by first appearance.
@@ -89,13 +79,106 @@ struct SQLiteExecutor: SQLExecutor {
         }
         return String(decoding: bytes, as: UTF8.self)
     }
+}
 
-    static func data(_ value: SQLValue) -> SQLiteData {
-        switch value {
-        case .null: .null
-        case .int(let value): .integer(SQLiteInt64(value))
-        case .text(let value): .text(value)
-        case .blob(let bytes): .blob(ByteBuffer(bytes: bytes))
+/// An SQLite failure: the engine's message and result code.
+struct SQLiteFailure: Error, CustomStringConvertible {
+    let code: Int32
+    let message: String
+    var description: String { "SQLite error \(code): \(message)" }
+}
+
+/// The `sqlite3` handle and its prepared statements.
+///
+/// `@unchecked Sendable`: it is used only under `SQLiteDatabase`'s lock, one caller at a
+/// time, and the handle is opened in serialized (full-mutex) mode besides.
+final class SQLiteConnection: @unchecked Sendable {
+    private var handle: OpaquePointer?
+    private var statements: [String: OpaquePointer] = [:]
+
+    init(path: String) throws {
+        let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX
+        let status = sqlite3_open_v2(path, &handle, flags, nil)
+        guard status == SQLITE_OK else {
+            let message = handle.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"
+            sqlite3_close_v2(handle)
+            handle = nil
+            throw SQLiteFailure(code: status, message: "cannot open \(path): \(message)")
         }
+        sqlite3_extended_result_codes(handle, 1)
+    }
+
+    deinit { close() }
+
+    func close() {
+        for statement in statements.values { sqlite3_finalize(statement) }
+        statements = [:]
+        if let handle { sqlite3_close_v2(handle) }
+        handle = nil
+    }
+
+    private func failure(_ status: Int32, _ sql: String) -> SQLiteFailure {
+        let message = handle.map { String(cString: sqlite3_errmsg($0)) } ?? "the database is closed"
+        return SQLiteFailure(code: status, message: "\(message) (in: \(sql.prefix(120)))")
+    }
+
+    /// Runs one statement (prepared on first use, kept) and returns its rows.
+    func run(_ sql: String, _ binds: [SQLValue]) throws -> [SQLRow] {
+        guard let handle else { throw SQLiteFailure(code: SQLITE_MISUSE, message: "the database is closed") }
+        let statement: OpaquePointer
+        if let cached = statements[sql] {
+            statement = cached
+        } else {
+            var prepared: OpaquePointer?
+            let status = sqlite3_prepare_v3(
+                handle, SQLiteExecutor.numberedPlaceholders(sql), -1, UInt32(SQLITE_PREPARE_PERSISTENT), &prepared, nil)
+            guard status == SQLITE_OK, let prepared else { throw failure(status, sql) }
+            // Statements are written once in the code, so the cache stays small; should
+            // generated SQL ever fill it, start again rather than grow without end.
+            if statements.count >= 1000 {
+                for kept in statements.values { sqlite3_finalize(kept) }
+                statements = [:]
+            }
+            statements[sql] = prepared
+            statement = prepared
+        }
+        defer {
+            sqlite3_reset(statement)
+            sqlite3_clear_bindings(statement)
+        }
+        for (offset, value) in binds.enumerated() {
+            let index = Int32(offset + 1)
+            let status: Int32
+            switch value {
+            case .null: status = sqlite3_bind_null(statement, index)
+            case .int(let value): status = sqlite3_bind_int64(statement, index, value)
+            case .text(let value): status = sqlite3_bind_text(statement, index, value, -1, rampart_sqlite_transient())
+            case .blob(let bytes):
+                status = bytes.withUnsafeBytes { sqlite3_bind_blob64(statement, index, $0.baseAddress, UInt64($0.count), rampart_sqlite_transient()) }
+            }
+            guard status == SQLITE_OK else { throw failure(status, sql) }
+        }
+        var rows: [SQLRow] = []
+        while true {
+            let status = sqlite3_step(statement)
+            if status == SQLITE_DONE { break }
+            guard status == SQLITE_ROW else { throw failure(status, sql) }
+            var values: [String: SQLValue] = [:]
+            for column in 0..<sqlite3_column_count(statement) {
+                let name = String(cString: sqlite3_column_name(statement, column))
+                switch sqlite3_column_type(statement, column) {
+                case SQLITE_INTEGER: values[name] = .int(sqlite3_column_int64(statement, column))
+                case SQLITE_FLOAT: values[name] = .int(Int64(sqlite3_column_double(statement, column)))
+                case SQLITE_TEXT: values[name] = .text(String(cString: sqlite3_column_text(statement, column)))
+                case SQLITE_BLOB:
+                    let count = Int(sqlite3_column_bytes(statement, column))
+                    let bytes = sqlite3_column_blob(statement, column).map { [UInt8](UnsafeRawBufferPointer(start: $0, count: count)) } ?? []
+                    values[name] = .blob(bytes)
+                default: values[name] = .null
+                }
+            }
+            rows.append(SQLRow(values: values))
+        }
+        return rows
     }
 }
