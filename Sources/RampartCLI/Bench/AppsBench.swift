@@ -79,7 +79,7 @@ struct AppsBench: AsyncParsableCommand {
     func manifest(_ name: String, memoryKB: Int = 256) throws -> AppManifest {
         try AppManifest(json: Data("""
             {"SchemaVersion": 1, "Name": "\(name)", "ComponentId": "\(ComponentID.random())", "EntryPoint": "a.wasm",
-             "Capabilities": {"Gpio": [1]}, "Limits": {"MemoryKB": \(memoryKB), "CpuFuelPerSecond": 4000000000}}
+             "Capabilities": {"Gpio": [1]}, "Limits": {"MemoryKB": \(memoryKB), "CpuFuelPerSecond": 2000000000}}
             """.utf8))
     }
 
