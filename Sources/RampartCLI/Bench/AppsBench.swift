@@ -145,9 +145,7 @@ struct AppsBench: AsyncParsableCommand {
             hostCallNs: hostCall, wasmCallNs: wasmCall, hostCallOverheadNs: hostCall - wasmCall,
             residentBeforeKiB: before, residentPerAppKiB: Double(after - before) / Double(apps), apps: apps)
         if json {
-            let encoder = JSONEncoder.rampart
-            encoder.outputFormatting.insert(.prettyPrinted)
-            print(String(decoding: try encoder.encode(figures), as: UTF8.self))
+            try printJSON(figures)
         } else {
             print(String(format: "cold start, minimal module:             median %7.2f ms, p95 %7.2f ms (%d starts)", figures.coldStartMedianMs, figures.coldStartP95Ms, starts))
             print(String(format: "cold start, %6d-byte module:         median %7.2f ms", figures.largeModuleBytes, figures.coldStartLargeMedianMs))

@@ -47,29 +47,12 @@ struct AttestationBench: AsyncParsableCommand {
         let ceiling = Self.signVerifyRate(seconds: seconds)
         if !json { print(String(format: "raw P-256 sign+verify (swift-crypto, 1 thread):   %10.0f /s", ceiling)) }
 
-        let directory = try makeTemporaryDirectory(prefix: "rampart-bench")
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let manufacturer = try CertificateAuthority.makeRoot(commonName: "Bench Manufacturing", now: Date())
-        try manufacturer.certificate.pemString.write(toFile: "\(directory)/mfg.pem", atomically: true, encoding: .utf8)
-        var logger = Logger(label: "rampart-bench")
-        logger.logLevel = .critical
         let seconds = seconds
-        let figures = try await LocalService.run(
-            dataDirectory: "\(directory)/service", manufacturerCAPaths: ["\(directory)/mfg.pem"], logger: logger
-        ) { local -> Figures in
-            let state = DeviceState(directory: "\(directory)/device")
-            let record = try await state.provision(.init(kind: .softwareDICE), manufacturer: manufacturer)
-            let measurement = SHA256.hash(data: Data("bench runtime".utf8))
-            let monitor = SecurityMonitor(processor: try state.openProcessor(), softwareVersion: "bench")
-            try await monitor.launch(runtime: Array(measurement))
-            let root = try await LoginCommand.pinnedRoot(server: local.url, fingerprint: local.rootCAFingerprint)
-            let tenant = try await APIClient.with(server: local.url, token: local.bootstrapToken, trustRootPEM: root) {
-                _ = try await $0.publishRelease(PublishReleaseRequest(version: "bench", measurement: measurement.hexString))
-                return try await $0.createTenant(CreateTenantRequest(name: "Bench"))
-            }
-            _ = try await APIClient.with(server: local.url, token: tenant.token.secret, trustRootPEM: root) {
-                try await $0.claimDevice(ClaimDeviceRequest(record: record), tenant: tenant.tenant.id)
-            }
+        let figures = try await BenchFleet.with(devices: 1) { bench -> Figures in
+            let local = bench.local
+            let root = bench.rootPEM
+            let monitor = bench.devices[0].monitor
+            let record = bench.devices[0].record
             let clientKey = Array(P256.Signing.PrivateKey().publicKey.derRepresentation)
             let deviceID = record.deviceId
             func evidence(_ nonce: String) async throws -> AttestationEvidence {
@@ -113,9 +96,7 @@ struct AttestationBench: AsyncParsableCommand {
                 inProcessShareOfCeiling: inProcess / ceiling, attestations: inProcessCount + loopbackCount)
         }
         if json {
-            let encoder = JSONEncoder.rampart
-            encoder.outputFormatting.insert(.prettyPrinted)
-            print(String(decoding: try encoder.encode(figures), as: UTF8.self))
+            try printJSON(figures)
         } else {
             print(String(format: "attestation in-process (SQLite, 1 thread):         %10.0f /s  = %.1f%% of the ceiling", figures.inProcessPerSecond, figures.inProcessShareOfCeiling * 100))
             print(String(format: "attestation over HTTPS on loopback (1 client):     %10.0f /s", figures.loopbackHTTPSPerSecond))

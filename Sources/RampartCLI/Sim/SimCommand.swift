@@ -95,9 +95,7 @@ struct SimCommand: AsyncParsableCommand {
             }
         }
         if json {
-            let encoder = JSONEncoder.rampart
-            encoder.outputFormatting.insert(.prettyPrinted)
-            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            try printJSON(report)
         } else {
             print(Self.render(report))
         }
