@@ -61,12 +61,23 @@ import Testing
         await bench.cleanUp()
     }
 
+    /// A stop grace of 20 s: for apps that should return by themselves, measured on a
+    /// machine that may be busy with every other test.
+    static var patientPolicy: AppSupervisor.RestartPolicy {
+        var policy = AppSupervisor.RestartPolicy()
+        policy.stopGrace = 20
+        return policy
+    }
+
     /// Stopping sends a terminate event; an app that ignores it is forced off after the
     /// 2-second grace, whether it waits in a host call or spins.
     @Test func stoppingDeliversTerminateThenForces() async throws {
         let bench = try AppBench()
+        // The polite app has a grace far longer than it needs, so a machine busy with other
+        // tests cannot turn its own exit into a forced one.
+        let patient = try AppBench(policy: Self.patientPolicy)
         let polite = try TestApp.manifest(name: "polite", capabilities: #"{"Gpio": [4]}"#)
-        try bench.supervisor.start(AppDefinition(manifest: polite, wasm: try Self.healthy()))
+        try patient.supervisor.start(AppDefinition(manifest: polite, wasm: try Self.healthy()))
         let deaf = try TestApp.manifest(name: "deaf")
         try bench.supervisor.start(AppDefinition(
             manifest: deaf,
@@ -76,9 +87,9 @@ import Testing
         try await Task.sleep(for: .milliseconds(200))
 
         let started = ContinuousClock.now
-        #expect(await bench.supervisor.stop(polite.componentId) == .exited(0))
-        // Exited by itself (0), so before the 2-second grace would have forced it.
-        #expect(started.duration(to: .now) < .seconds(2))
+        #expect(await patient.supervisor.stop(polite.componentId) == .exited(0), "returned by itself, not forced off")
+        #expect(started.duration(to: .now) < .seconds(Self.patientPolicy.stopGrace))
+        await patient.cleanUp()
 
         let forced = ContinuousClock.now
         #expect(await bench.supervisor.stop(deaf.componentId) == .forcedOff)
@@ -186,7 +197,7 @@ import Testing
     /// An app sleeping in `poll_oneoff` (C's sleep) wakes when it is asked to stop, sees its
     /// terminate event and returns — it is not forced off.
     @Test func aSleeperWakesForItsTerminateEvent() async throws {
-        let bench = try AppBench()
+        let bench = try AppBench(policy: Self.patientPolicy)
         // poll_oneoff with one relative clock subscription of an hour; then event_wait(0): exit 0 on terminate.
         let sleeper = try TestApp.module(
             body: """
@@ -200,9 +211,9 @@ import Testing
         try bench.supervisor.start(AppDefinition(manifest: manifest, wasm: sleeper))
         try await Task.sleep(for: .milliseconds(200))
         let started = ContinuousClock.now
+        // Woke and returned (0) by itself, long before its hour; it would be forced off at the grace.
         #expect(await bench.supervisor.stop(manifest.componentId) == .exited(0))
-        // Woke and returned (0) within the 2-second grace, not at the end of its hour.
-        #expect(started.duration(to: .now) < .seconds(2))
+        #expect(started.duration(to: .now) < .seconds(Self.patientPolicy.stopGrace))
         await bench.cleanUp()
     }
 
