@@ -7,7 +7,6 @@ import NIOHTTP1
 import RampartModel
 import RampartPKI
 import RampartTUF
-import Synchronization
 
 /// A service in this process with a fleet of attested virtual devices, for the service
 /// benchmarks.
@@ -204,7 +203,7 @@ struct ReportsBench: AsyncParsableCommand {
         let (seconds, devices, batch) = (seconds, devices, batch)
         let figures = try await BenchFleet.with(devices: devices) { bench -> Figures in
             let marker = "rampart_bench_" + String(UInt32.random(in: 0...UInt32.max), radix: 16)
-            let acknowledged = Mutex(0)
+            let acknowledged = Counter()
             let component = ComponentID.random()
             if !json { print("uploading from \(devices) devices for \(seconds) s, \(batch) reports per upload …") }
             let uploads = try await withDeviceClients(
@@ -217,13 +216,13 @@ struct ReportsBench: AsyncParsableCommand {
                         componentId: component, systemSoftwareVersion: bench.fleet.version, frames: [marker, "main"], details: "Trap: unreachable (bench \(index))")
                 }
                 let receipt: FailureReportReceipt = try await clients[worker].post("/v1/device/reports", FailureReportBatch(reports: reports))
-                acknowledged.withLock { $0 += receipt.accepted }
+                acknowledged.add(receipt.accepted)
                 return 1
             } }
             let stored = try await APIClient.with(server: bench.local.url, token: bench.fleet.token, trustRootPEM: bench.rootPEM) {
                 try await $0.errorBuckets(tenant: bench.fleet.tenant, since: "1d").filter { $0.frames.first == marker }.reduce(0) { $0 + $1.reports }
             }
-            let total = acknowledged.withLock { $0 }
+            let total = acknowledged.value
             return Figures(
                 reportsPerSecond: uploads * Double(batch), uploadsPerSecond: uploads, acknowledged: total, stored: stored,
                 lost: total - stored, batch: batch, devices: devices)

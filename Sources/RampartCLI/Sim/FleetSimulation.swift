@@ -238,6 +238,7 @@ private actor Schedule {
     }
 }
 
+/// A number tasks add to at once (counts of devices, reports).
 final class Counter: Sendable {
     private let count = Mutex(0)
     var value: Int { count.withLock { $0 } }
