@@ -79,8 +79,11 @@ public struct LocalNginx: Sendable {
         }
         do {
             let result = try await body(port)
-            try nginx.stopChecked()
-            return result
+            switch nginx.stop() {
+            case 0: return result
+            case nil: throw CLIError("nginx did not stop on SIGTERM")
+            case let status?: throw CLIError("nginx exited with status \(status)")
+            }
         } catch {
             nginx.stop()
             throw error
@@ -137,23 +140,16 @@ public struct LocalNginx: Sendable {
         return false
     }
 
-    /// Stops nginx with SIGTERM and throws unless it exits 0 by itself.
-    func stopChecked() throws {
-        kill(pid, SIGTERM)
-        var status: Int32 = 0
-        for _ in 0..<250 where waitpid(pid, &status, WNOHANG) == 0 { usleep(20_000) }
-        guard kill(pid, 0) != 0 else {
-            stop()
-            throw CLIError("nginx did not stop on SIGTERM")
-        }
-        guard status == 0 else { throw CLIError("nginx exited with status \(status)") }
-    }
-
-    public func stop() {
+    /// Stops nginx with SIGTERM, killing it when it has not gone within 2 s; returns its
+    /// exit status when it stopped by itself, nil when it had to be killed.
+    @discardableResult
+    public func stop() -> Int32? {
         kill(pid, SIGTERM)
         var status: Int32 = 0
         for _ in 0..<100 where waitpid(pid, &status, WNOHANG) == 0 { usleep(20_000) }
+        guard kill(pid, 0) == 0 else { return status }
         kill(pid, SIGKILL)
         waitpid(pid, &status, 0)
+        return nil
     }
 }
