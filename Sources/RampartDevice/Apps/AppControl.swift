@@ -120,6 +120,7 @@ final class AppControl: @unchecked Sendable {
     var isSubscribedToSystemEvents: Bool { locked { subscribed } }
 
     func deferUpdate(until date: Date) { locked { deferredUntil = max(deferredUntil ?? date, date) } }
+    var hasDeferral: Bool { locked { deferredUntil != nil } }
     /// The deferral the app asked for since the last call, cleared by reading it.
     func takeDeferral() -> Date? {
         locked {

@@ -250,8 +250,8 @@ public final class AppSupervisor: Sendable {
     }
 
     /// Tells the apps holding `SoftwareUpdateDeferral` that an update installs at
-    /// `installsAt`, gives them `answerWithin` seconds to defer it, and returns the latest
-    /// time one of them asked for (nil: nobody deferred).
+    /// `installsAt`, gives them up to `answerWithin` seconds to defer it (no longer once every
+    /// one of them has), and returns the latest time one of them asked for (nil: nobody deferred).
     public func announceUpdate(installsAt: Date, answerWithin seconds: TimeInterval) async -> Date? {
         let deferring = runningControls.filter { $0.0.capabilities.softwareUpdateDeferral == true }.map(\.1)
         notify("update_pending")
@@ -260,7 +260,10 @@ public final class AppSupervisor: Sendable {
             _ = control.takeDeferral()
             control.post(.updatePending(installsAt: installsAt))
         }
-        try? await Task.sleep(for: .milliseconds(Int(seconds * 1000)))
+        let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+        while ContinuousClock.now < deadline, !deferring.allSatisfy(\.hasDeferral) {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
         return deferring.compactMap { $0.takeDeferral() }.max()
     }
 }
