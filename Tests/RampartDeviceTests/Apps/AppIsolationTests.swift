@@ -2,6 +2,7 @@ import Foundation
 import RampartDevice
 import RampartImage
 import RampartModel
+import RampartTestSupport
 import Testing
 
 /// One app's failure is that app's alone: a trap, a runaway loop and a memory hog run beside
@@ -54,9 +55,8 @@ import Testing
 
         // The healthy app ran throughout and still does.
         let before = bench.board.gpioChanges
-        try await Task.sleep(for: .milliseconds(300))
+        #expect(await eventually { bench.board.gpioChanges > before })
         #expect(bench.supervisor.state(of: healthy.componentId) == .running)
-        #expect(bench.board.gpioChanges > before)
         #expect(await bench.supervisor.stop(healthy.componentId) == .exited(0))
         await bench.cleanUp()
     }

@@ -21,8 +21,7 @@ import Testing
         let blink = try await definition("blink")
         try WasmPayloadCheck.check(blink.wasm, manifest: blink.manifest)
         try bench.supervisor.start(blink)
-        try await Task.sleep(for: .milliseconds(1300))
-        #expect(bench.board.gpioChanges >= 2)
+        #expect(await eventually { bench.board.gpioChanges >= 2 })
         #expect(await bench.supervisor.stop(blink.manifest.componentId) == .exited(0))
         #expect(try log(bench, blink).contains("blink: stopping after"))
         await bench.cleanUp()
@@ -69,15 +68,13 @@ import Testing
         // A smaller budget than the example's, so the runaway loop ends quickly in a debug build.
         crasher.manifest.limits.cpuFuelPerSecond = 5_000_000
         try bench.supervisor.start(crasher)
-        try await Task.sleep(for: .milliseconds(300))
-        #expect(bench.board.uartTransmitted("UART0") == Array("crasher: ready\n".utf8))
+        #expect(await eventually { bench.board.uartTransmitted("UART0") == Array("crasher: ready\n".utf8) })
         bench.board.uartReceive("UART0", Array(command.utf8))
         let exit = await bench.supervisor.nextExit(of: crasher.manifest.componentId, within: 15)
         #expect(exit?.description.hasPrefix(expected) == true, "\(String(describing: exit))")
         // Restarted after the backoff: it says it is ready again.
-        try await Task.sleep(for: .milliseconds(1000))
-        #expect(bench.supervisor.status().first?.restarts == 1)
-        #expect(bench.supervisor.state(of: crasher.manifest.componentId) == .running)
+        #expect(await eventually { bench.supervisor.status().first?.restarts == 1 })
+        #expect(await eventually { bench.supervisor.state(of: crasher.manifest.componentId) == .running })
         await bench.cleanUp()
     }
 }
