@@ -26,6 +26,36 @@ import X509
         #expect(alias1 != dice.deviceIDKey.publicKey.rawRepresentation)
     }
 
+    /// As a DICE layer at boot, the processor makes one Alias certificate per launch: every
+    /// evidence of the launch shows the same one, a new launch gets a new one, and it does
+    /// not expire while the launch lasts.
+    @Test func oneAliasCertificatePerLaunch() async throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let processor = DICESecurityProcessor(uds: try secret(5), countersPath: "\(directory)/counters.json")
+        func launch() async throws {
+            try await processor.beginLaunch()
+            try await processor.extend(Self.runtimeV1)
+        }
+        func sign(_ text: String) async throws -> SignedEvidence {
+            try await processor.sign(payload: Data(text.utf8), softwareVersion: "1.0.0", securityVersion: 1, now: Date())
+        }
+        try await launch()
+        let first = try await sign("one")
+        let second = try await sign("two")
+        #expect(first.certificateChain == second.certificateChain)
+        #expect(first.signature != second.signature)
+        let aliasPEM = try #require(first.certificateChain.first)
+        let alias = try #require(try certificates(fromPEMBundle: aliasPEM).first)
+        #expect(alias.notValidAfter == Date(timeIntervalSince1970: 253_402_300_799))
+        #expect(
+            P256.Signing.PublicKey(alias.publicKey)!.isValidSignature(
+                try P256.Signing.ECDSASignature(derRepresentation: second.signature), for: Data("two".utf8)))
+
+        try await launch()
+        #expect(try await sign("three").certificateChain != first.certificateChain)
+    }
+
     @Test func secretFileIsPrivateAndNeverReplaced() throws {
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }

@@ -266,25 +266,36 @@ import X509
                 #expect(try await submit(try await device.evidence(nonce: theirs)) == "nonce_unknown")
                 #expect(try await submit(try await device.evidence(nonce: Data(count: 32).base64EncodedString())) == "nonce_unknown")
 
-                // Evidence signed by another key than the certified Alias key.
-                let honest = try await device.evidence(nonce: try await challenge(client, device.id))
-                #expect(try await submit(try resigned(honest, try payload(of: honest), by: P256.Signing.PrivateKey())) == "evidence_signature_invalid")
+                // Run twice: with Alias certificates the service has never seen, then once both
+                // devices attested, when it knows their (per-launch) Alias certificates already.
+                for round in ["unknown Alias", "known Alias"] {
+                    // Evidence signed by another key than the certified Alias key.
+                    let honest = try await device.evidence(nonce: try await challenge(client, device.id))
+                    #expect(
+                        try await submit(try resigned(honest, try payload(of: honest), by: P256.Signing.PrivateKey()))
+                            == "evidence_signature_invalid", "\(round)")
 
-                // A tampered measurement: the log claims other software than the DeviceID key certified.
-                let measured = try await device.evidence(nonce: try await challenge(client, device.id))
-                var changed = try payload(of: measured)
-                changed.measurements[0].sha256 = String(repeating: "0", count: 64)
-                #expect(
-                    try await submit(try resigned(measured, changed, by: device.dice.aliasKey(measurement: TestDevice.runtime)))
-                        == "measurement_mismatch")
+                    // A tampered measurement: the log claims other software than the DeviceID key certified.
+                    let measured = try await device.evidence(nonce: try await challenge(client, device.id))
+                    var changed = try payload(of: measured)
+                    changed.measurements[0].sha256 = String(repeating: "0", count: 64)
+                    #expect(
+                        try await submit(try resigned(measured, changed, by: device.dice.aliasKey(measurement: TestDevice.runtime)))
+                            == "measurement_mismatch", "\(round)")
 
-                // Another genuine device's Alias certificate and key, speaking for my device ID.
-                let borrowedFrom = try await other.evidence(nonce: try await challenge(client, device.id))
-                var speaking = try payload(of: borrowedFrom)
-                speaking.deviceId = device.id
-                #expect(
-                    try await submit(try resigned(borrowedFrom, speaking, by: other.dice.aliasKey(measurement: TestDevice.runtime)))
-                        == "device_not_genuine")
+                    // Another genuine device's Alias certificate and key, speaking for my device ID.
+                    let borrowedFrom = try await other.evidence(nonce: try await challenge(client, device.id))
+                    #expect(borrowedFrom.certificateChain != measured.certificateChain)
+                    var speaking = try payload(of: borrowedFrom)
+                    speaking.deviceId = device.id
+                    #expect(
+                        try await submit(try resigned(borrowedFrom, speaking, by: other.dice.aliasKey(measurement: TestDevice.runtime)))
+                            == "device_not_genuine", "\(round)")
+
+                    for genuine in [device, other] {
+                        #expect(try await submit(try await genuine.evidence(nonce: try await challenge(client, genuine.id))) == nil)
+                    }
+                }
 
                 // An Alias certificate naming my DeviceID certificate as issuer, signed by another key.
                 let forger = P256.Signing.PrivateKey()

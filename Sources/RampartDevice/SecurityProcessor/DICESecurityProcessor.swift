@@ -18,6 +18,15 @@ public final class DICESecurityProcessor: SecurityProcessor {
 
     private struct State {
         var launch: [[UInt8]] = []
+        /// The launch's Alias certificate, made at its first evidence.
+        var alias: Alias?
+    }
+
+    private struct Alias {
+        let runtime: [UInt8]
+        let softwareVersion: String
+        let securityVersion: Int
+        let certificatePEM: String
     }
 
     /// - Parameters:
@@ -37,16 +46,30 @@ public final class DICESecurityProcessor: SecurityProcessor {
         try dice.deviceIDCertificate(endorsedBy: manufacturer, now: now)
     }
 
-    public func beginLaunch() async throws { state.withLock { $0.launch = [] } }
+    public func beginLaunch() async throws { state.withLock { $0 = State() } }
 
     public func extend(_ digest: [UInt8]) async throws { state.withLock { $0.launch.append(digest) } }
 
     public func sign(payload: Data, softwareVersion: String, securityVersion: Int, now: Date) async throws -> SignedEvidence {
-        guard let runtime = state.withLock({ $0.launch.first }) else { throw DeviceError.notLaunched }
-        let alias = try dice.aliasCertificate(
-            measurement: runtime, version: softwareVersion, securityVersion: securityVersion, now: now)
+        let (runtime, current) = state.withLock { ($0.launch.first, $0.alias) }
+        guard let runtime else { throw DeviceError.notLaunched }
+        // One Alias certificate per launch, like a DICE layer's at boot: every evidence of
+        // the launch shows the same bytes, which lets the service skip re-verifying it.
+        let alias: Alias
+        if let current, current.runtime == runtime, current.softwareVersion == softwareVersion,
+            current.securityVersion == securityVersion
+        {
+            alias = current
+        } else {
+            let certificate = try dice.aliasCertificate(
+                measurement: runtime, version: softwareVersion, securityVersion: securityVersion, now: now)
+            alias = Alias(
+                runtime: runtime, softwareVersion: softwareVersion, securityVersion: securityVersion,
+                certificatePEM: certificate.pemString)
+            state.withLock { $0.alias = alias }
+        }
         let signature = try dice.aliasKey(measurement: runtime).signature(for: payload)
-        return SignedEvidence(signature: Array(signature.derRepresentation), certificateChain: [alias.pemString])
+        return SignedEvidence(signature: Array(signature.derRepresentation), certificateChain: [alias.certificatePEM])
     }
 
     public func counter(_ counter: MonotonicCounter) async throws -> UInt64 {

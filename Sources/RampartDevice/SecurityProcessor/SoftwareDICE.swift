@@ -49,7 +49,9 @@ public struct SoftwareDICE: Sendable {
     }
 
     /// The Alias certificate: the Alias key, certified by the DeviceID key, carrying the
-    /// measurement and software version in a DiceTcbInfo extension.
+    /// measurement and software version in a DiceTcbInfo extension. Made once per launch,
+    /// as a DICE layer does at boot, so it lasts as long as the launch: its `notAfter` is
+    /// RFC 5280's "no well-defined expiration date", 99991231235959Z.
     public func aliasCertificate(
         measurement: [UInt8], version: String, securityVersion: Int, now: Date
     ) throws -> Certificate {
@@ -73,9 +75,12 @@ public struct SoftwareDICE: Sendable {
         }
         return try Certificate(
             version: .v3, serialNumber: Certificate.SerialNumber(), publicKey: .init(alias.publicKey),
-            notValidBefore: now.addingTimeInterval(-Lifetime.clockSkew), notValidAfter: Lifetime.device.end(from: now),
+            notValidBefore: now.addingTimeInterval(-Lifetime.clockSkew), notValidAfter: Self.aliasNotAfter,
             issuer: issuer, subject: subject, extensions: extensions, issuerPrivateKey: .init(deviceKey))
     }
+
+    /// 9999-12-31T23:59:59Z: the certificate ends with the launch, not at a date.
+    static let aliasNotAfter = Date(timeIntervalSince1970: 253_402_300_799)
 
     /// The DeviceID certificate a manufacturer issues at provisioning: it endorses the
     /// DeviceID public key as a genuine device of theirs.

@@ -29,8 +29,7 @@ extension API {
     /// Issues a single-use nonce for `device`, valid for 60 seconds.
     public func challenge(for device: DeviceID) async throws -> AttestationChallenge {
         let now = now()
-        var generator = SystemRandomNumberGenerator()
-        let nonce = Data((0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) })
+        let nonce = SymmetricKey(size: .bits256).withUnsafeBytes { Data($0) }
         let expiresAt = now.addingTimeInterval(Self.nonceLifetime)
         try await database.transaction { db in
             // Only for claimed devices, so nobody can fill the table with nonces for made-up IDs.
@@ -124,10 +123,7 @@ extension API {
             throw AttestationError.refused(
                 "device_not_claimed", "device \(claimed.deviceId) is not claimed by any tenant; claim it first")
         }
-        guard let identity = try? Certificate(pemEncoded: claim.certificatePEM) else {
-            throw ServiceError(500, "identity_unreadable", "the identity registered for \(claimed.deviceId) cannot be read")
-        }
-        let verified = try AttestationVerifier(identity: identity, processor: claim.processor)
+        let verified = try AttestationVerifier(identityPEM: claim.certificatePEM, processor: claim.processor, cache: attestationCache)
             .verify(evidence, payloadBytes: payloadBytes, payload: claimed, now: now)
         let payload = verified.payload
         let device = payload.deviceId

@@ -20,6 +20,8 @@ public struct API: Sendable {
     var imageLimits = ImagePackage.Limits()
     /// How long failure reports are kept (`--error-retention-days`, 14 by default).
     var errorRetention: TimeInterval = 14 * 86_400
+    /// Identity and Alias certificates attestation has already parsed and verified.
+    let attestationCache = AttestationCache()
 
     /// Every route the service serves.
     public var endpoints: [Endpoint] {

@@ -17,11 +17,12 @@ import X509
 ///    Alias certificate's DiceTcbInfo; TPM: the log replays to the quoted PCR digest.
 ///
 /// Nonce freshness, the claim and the reference values are checked against storage by
-/// the caller.
+/// the caller. Certificates already parsed and verified are taken from `cache`.
 struct AttestationVerifier: Sendable {
-    /// The identity certificate registered when the device was claimed.
-    let identity: Certificate
+    /// The identity certificate registered when the device was claimed, in PEM.
+    let identityPEM: String
     let processor: SecurityProcessorKind
+    let cache: AttestationCache
 
     struct Verified: Sendable {
         let payload: AttestationPayload
@@ -48,9 +49,8 @@ struct AttestationVerifier: Sendable {
         guard let keyBytes = Data(base64Encoded: payload.clientKey),
             let clientKey = try? P256.Signing.PublicKey(derRepresentation: keyBytes)
         else { throw AttestationError.malformed("clientKey is not a base64 DER P-256 SubjectPublicKeyInfo") }
-        guard let identityKey = P256.Signing.PublicKey(identity.publicKey) else {
-            throw AttestationError.refused("device_not_genuine", "the registered identity key is not an ECDSA P-256 key")
-        }
+        let identityDigest = AttestationCache.key(identityPEM)
+        let identity = try registeredIdentity(identityDigest)
         // The identity's shape must fit the path (checked at claim too): only a DICE DeviceID
         // certificate may certify keys, so a TPM's restricted key cannot pose as one.
         guard identity.certifiesKeys == (processor == .softwareDICE) else {
@@ -59,31 +59,67 @@ struct AttestationVerifier: Sendable {
 
         switch processor {
         case .softwareDICE:
-            try verifyDICE(evidence, payloadBytes: payloadBytes, payload: payload, signature: signature, runtime: runtime)
+            try verifyDICE(
+                evidence, payloadBytes: payloadBytes, payload: payload, signature: signature, runtime: runtime,
+                identityDigest: identityDigest)
         case .tpm2:
             try verifyTPM(
-                evidence, payloadBytes: payloadBytes, signature: signature, identityKey: identityKey, digests: digests)
+                evidence, payloadBytes: payloadBytes, signature: signature, identityKey: P256.Signing.PublicKey(identity.key)!,
+                digests: digests)
         }
         return Verified(
             payload: payload, clientKey: Certificate.PublicKey(clientKey), runtime: runtime,
             measurementDigest: SHA256.hash(data: Array(digests.joined())).hexString)
     }
 
-    private func verifyDICE(
-        _ evidence: AttestationEvidence, payloadBytes: Data, payload: AttestationPayload,
-        signature: P256.Signing.ECDSASignature, runtime: [UInt8]
-    ) throws {
-        guard evidence.quote == nil, let first = evidence.certificateChain.first,
-            let alias = try? Certificate(pemEncoded: first)
-        else { throw AttestationError.malformed("DICE evidence carries the Alias certificate and no quote") }
-        guard alias.isIssued(by: identity) else {
+    /// The registered identity's key and shape, parsed once per distinct certificate.
+    private func registeredIdentity(_ digest: [UInt8]) throws -> AttestationCache.Identity {
+        if let known = cache.identities.value(for: digest) { return known }
+        guard let certificate = try? Certificate(pemEncoded: identityPEM) else {
+            throw ServiceError(500, "identity_unreadable", "the identity registered for this device cannot be read")
+        }
+        guard P256.Signing.PublicKey(certificate.publicKey) != nil else {
+            throw AttestationError.refused("device_not_genuine", "the registered identity key is not an ECDSA P-256 key")
+        }
+        let identity = AttestationCache.Identity(key: certificate.publicKey, certifiesKeys: certificate.certifiesKeys)
+        cache.identities.insert(identity, for: digest)
+        return identity
+    }
+
+    /// The Alias certificate's key and DiceTcbInfo, once it is known to be signed by the
+    /// registered DeviceID key; verified once per distinct certificate and identity.
+    private func checkedAlias(_ pem: String, identityDigest: [UInt8]) throws -> AttestationCache.Alias {
+        let cacheKey = AttestationCache.key(alias: pem, identity: identityDigest)
+        if let known = cache.aliases.value(for: cacheKey) { return known }
+        guard let alias = try? Certificate(pemEncoded: pem) else {
+            throw AttestationError.malformed("DICE evidence carries the Alias certificate and no quote")
+        }
+        guard let identity = try? Certificate(pemEncoded: identityPEM), alias.isIssued(by: identity) else {
             throw AttestationError.refused(
                 "device_not_genuine", "the Alias certificate is not signed by this device's registered DeviceID key")
         }
-        guard let aliasKey = P256.Signing.PublicKey(alias.publicKey), aliasKey.isValidSignature(signature, for: payloadBytes)
-        else { throw AttestationError.refused("evidence_signature_invalid", "the evidence is not signed by the Alias key") }
+        guard P256.Signing.PublicKey(alias.publicKey) != nil else {
+            throw AttestationError.refused("evidence_signature_invalid", "the Alias key is not an ECDSA P-256 key")
+        }
         guard let ext = alias.extensions.first(where: { $0.oid == DiceTcbInfo.oid }), let tcbInfo = try? DiceTcbInfo(ext)
         else { throw AttestationError.malformed("the Alias certificate carries no DiceTcbInfo") }
+        let checked = AttestationCache.Alias(key: alias.publicKey, tcbInfo: tcbInfo)
+        cache.aliases.insert(checked, for: cacheKey)
+        return checked
+    }
+
+    private func verifyDICE(
+        _ evidence: AttestationEvidence, payloadBytes: Data, payload: AttestationPayload,
+        signature: P256.Signing.ECDSASignature, runtime: [UInt8], identityDigest: [UInt8]
+    ) throws {
+        guard evidence.quote == nil, let first = evidence.certificateChain.first else {
+            throw AttestationError.malformed("DICE evidence carries the Alias certificate and no quote")
+        }
+        let alias = try checkedAlias(first, identityDigest: identityDigest)
+        guard let aliasKey = P256.Signing.PublicKey(alias.key), aliasKey.isValidSignature(signature, for: payloadBytes) else {
+            throw AttestationError.refused("evidence_signature_invalid", "the evidence is not signed by the Alias key")
+        }
+        let tcbInfo = alias.tcbInfo
         guard tcbInfo.fwids.first == runtime, tcbInfo.version == payload.softwareVersion else {
             throw AttestationError.refused(
                 "measurement_mismatch",

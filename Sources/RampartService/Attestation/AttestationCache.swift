@@ -1,0 +1,91 @@
+import Crypto
+import RampartPKI
+import Synchronization
+import X509
+
+/// What attestation has already established from certificates it has seen, keyed by the
+/// SHA-256 of their exact text, so the same bytes are not parsed or verified twice:
+///
+/// - a registered identity certificate → its P-256 key and whether it certifies keys;
+/// - an Alias certificate, with the identity it was checked against → its key and
+///   DiceTcbInfo, stored only once its signature by that identity verified.
+///
+/// A DICE device makes one Alias certificate per launch, so its renewals show the bytes of
+/// the launch's first attestation, and the cache spares the service one of the three P-256
+/// operations an attestation costs. Entries depend on the bytes alone, never on the device
+/// or the time, so they cannot go stale; what the evidence itself says (its signature, the
+/// measurement log, the software version) is checked on every attestation.
+final class AttestationCache: Sendable {
+    /// Keys are held as X509's `Certificate.PublicKey` (Sendable); one known to be P-256
+    /// unwraps to swift-crypto's key without copying.
+    struct Identity: Sendable {
+        let key: Certificate.PublicKey
+        let certifiesKeys: Bool
+    }
+
+    struct Alias: Sendable {
+        let key: Certificate.PublicKey
+        let tcbInfo: DiceTcbInfo
+    }
+
+    let identities: GenerationalCache<Identity>
+    let aliases: GenerationalCache<Alias>
+
+    /// - Parameter capacity: entries per generation in each map; at most twice this many are held.
+    init(capacity: Int = 32_768) {
+        identities = GenerationalCache(capacity: capacity)
+        aliases = GenerationalCache(capacity: capacity)
+    }
+
+    /// The SHA-256 of a certificate's text.
+    static func key(_ text: String) -> [UInt8] { Array(SHA256.hash(data: Array(text.utf8))) }
+
+    /// The key of an Alias certificate as checked against one identity (by its key).
+    static func key(alias: String, identity: [UInt8]) -> [UInt8] {
+        var hasher = SHA256()
+        hasher.update(data: identity)
+        hasher.update(data: Array(alias.utf8))
+        return Array(hasher.finalize())
+    }
+}
+
+/// A bounded map in two generations: a lookup searches both and moves a hit from the old
+/// one to the new one; when the new one is full, the old one is dropped and the new one
+/// takes its place. Roughly least-recently-used, with O(1) work per operation.
+final class GenerationalCache<Value: Sendable>: Sendable {
+    private struct Generations {
+        var current: [[UInt8]: Value] = [:]
+        var previous: [[UInt8]: Value] = [:]
+    }
+
+    private let capacity: Int
+    private let state = Mutex(Generations())
+
+    init(capacity: Int) {
+        precondition(capacity > 0)
+        self.capacity = capacity
+    }
+
+    func value(for key: [UInt8]) -> Value? {
+        state.withLock { state in
+            if let value = state.current[key] { return value }
+            guard let value = state.previous.removeValue(forKey: key) else { return nil }
+            Self.insert(value, for: key, into: &state, capacity: capacity)
+            return value
+        }
+    }
+
+    func insert(_ value: Value, for key: [UInt8]) {
+        state.withLock { Self.insert(value, for: key, into: &$0, capacity: capacity) }
+    }
+
+    var count: Int { state.withLock { $0.current.count + $0.previous.count } }
+
+    private static func insert(_ value: Value, for key: [UInt8], into state: inout Generations, capacity: Int) {
+        if state.current.count >= capacity {
+            state.previous = state.current
+            state.current = [:]
+        }
+        state.current[key] = value
+    }
+}
