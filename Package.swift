@@ -227,7 +227,7 @@ let package = Package(
         ),
         .testTarget(
             name: "RampartPKITests",
-            dependencies: ["RampartPKI", .product(name: "X509", package: "swift-certificates")],
+            dependencies: ["RampartPKI", .product(name: "X509", package: "swift-certificates"), .product(name: "SwiftASN1", package: "swift-asn1")],
             swiftSettings: upcoming
         ),
         .testTarget(

@@ -4,13 +4,18 @@ extension Sequence<UInt8> {
     /// Lowercase hexadecimal, two digits a byte: how Rampart writes digests, fingerprints,
     /// serial numbers and device IDs.
     public var hexString: String {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(underestimatedCount * 2)
-        for byte in self {
-            bytes.append(hexDigits[Int(byte >> 4)])
-            bytes.append(hexDigits[Int(byte & 0x0f)])
+        withContiguousStorageIfAvailable(hexEncoded) ?? Array(self).withUnsafeBufferPointer(hexEncoded)
+    }
+}
+
+/// One pass over contiguous bytes: generic iteration across modules costs a call per byte.
+private func hexEncoded(_ bytes: UnsafeBufferPointer<UInt8>) -> String {
+    String(unsafeUninitializedCapacity: bytes.count * 2) { text in
+        for (index, byte) in bytes.enumerated() {
+            text[2 * index] = hexDigits[Int(byte >> 4)]
+            text[2 * index + 1] = hexDigits[Int(byte & 0x0f)]
         }
-        return String(decoding: bytes, as: UTF8.self)
+        return bytes.count * 2
     }
 }
 

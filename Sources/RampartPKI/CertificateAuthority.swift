@@ -13,10 +13,18 @@ public import X509
 public struct CertificateAuthority: Sendable {
     public let certificate: Certificate
     public let privateKey: Certificate.PrivateKey
+    /// The identifier of the CA's key, for the AuthorityKeyIdentifier of what it issues:
+    /// its own certificate's SubjectKeyIdentifier, worked out once.
+    private let keyID: ArraySlice<UInt8>
 
     public init(certificate: Certificate, privateKey: P256.Signing.PrivateKey) {
         self.certificate = certificate
         self.privateKey = Certificate.PrivateKey(privateKey)
+        keyID = Self.keyID(of: certificate)
+    }
+
+    private static func keyID(of certificate: Certificate) -> ArraySlice<UInt8> {
+        (try? certificate.extensions.subjectKeyIdentifier)??.keyIdentifier ?? RampartPKI.keyIdentifier(of: certificate.publicKey)
     }
 
     /// The private key in PKCS#8 PEM.
@@ -36,6 +44,7 @@ public struct CertificateAuthority: Sendable {
         } catch {
             throw PKIError.invalidPEM("CA private key")
         }
+        keyID = Self.keyID(of: certificate)
     }
 
     /// A new self-signed root CA with a fresh P-256 key.
@@ -133,6 +142,16 @@ public struct CertificateAuthority: Sendable {
     }
 }
 
+extension Certificate.SerialNumber {
+    /// 20 random bytes, positive and without a leading zero byte (159 random bits), from one
+    /// call to the random generator: `SerialNumber()` asks the kernel once per byte.
+    static func random() -> Self {
+        var bytes = SymmetricKey(size: SymmetricKeySize(bitCount: 160)).withUnsafeBytes { Array($0) }
+        bytes[0] = bytes[0] & 0x7f | 0x40
+        return Self(bytes: bytes[...])
+    }
+}
+
 /// RFC 7093 method 1: the leftmost 160 bits of SHA-256 over the public key bits.
 func keyIdentifier(of key: Certificate.PublicKey) -> ArraySlice<UInt8> {
     ArraySlice(SHA256.hash(data: key.subjectPublicKeyInfoBytes).prefix(20))
@@ -148,7 +167,7 @@ extension Certificate {
 
     /// The certificate in PEM, ending with a newline so certificates concatenate into a bundle.
     public var pemString: String {
-        try! serializeAsPEM().pemString + "\n"
+        PEM.encode(derBytes, label: "CERTIFICATE")
     }
 
     /// Lowercase hex SHA-256 over the DER encoding, as `openssl x509 -fingerprint -sha256` shows it
@@ -202,12 +221,12 @@ extension CertificateAuthority {
             Critical(KeyUsage(digitalSignature: true))
             try ExtendedKeyUsage([.clientAuth])
             SubjectKeyIdentifier(keyIdentifier: keyIdentifier(of: publicKey))
-            AuthorityKeyIdentifier(keyIdentifier: keyIdentifier(of: certificate.publicKey))
+            AuthorityKeyIdentifier(keyIdentifier: keyID)
             try attestation.certificateExtension()
         }
         let start = now.addingTimeInterval(-Lifetime.clockSkew)
         return try Certificate(
-            version: .v3, serialNumber: Certificate.SerialNumber(), publicKey: publicKey, notValidBefore: start,
+            version: .v3, serialNumber: .random(), publicKey: publicKey, notValidBefore: start,
             notValidAfter: min(lifetime.map { now.addingTimeInterval($0) } ?? Lifetime.device.end(from: now), certificate.notValidAfter),
             issuer: certificate.subject,
             subject: subject, extensions: extensions, issuerPrivateKey: privateKey)

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import RampartPKI
+import SwiftASN1
 import Testing
 import X509
 
@@ -66,5 +67,16 @@ import X509
         #expect(names.contains(.dnsName("rampart.example")))
         let usage = try #require(try leaf.extensions.extendedKeyUsage)
         #expect(usage.contains(.serverAuth))
+    }
+
+    /// Rampart's PEM encoder writes what swift-asn1's does, for every length around the
+    /// 48-byte line boundary, and a certificate reads back from it.
+    @Test func pemEncodingMatchesSwiftASN1() throws {
+        for length in 0..<200 {
+            let der = (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ 11) }
+            #expect(PEM.encode(der, label: "CERTIFICATE") == PEMDocument(type: "CERTIFICATE", derBytes: der).pemString + "\n")
+        }
+        let root = try CertificateAuthority.makeRoot(commonName: "Root", now: Self.now)
+        #expect(try Certificate(pemEncoded: root.certificate.pemString) == root.certificate)
     }
 }

@@ -276,6 +276,25 @@ enum Schema {
             }
             if didApply { applied.append(migration) }
         }
+        if database.engine == .sqlite {
+            try await database.transaction { db in
+                for statement in memoryTables { try await db.query(statement, []) }
+            }
+        }
         return applied
     }
+
+    /// On SQLite, attestation nonces are kept in memory: they live 60 seconds and only the
+    /// one process that holds the file answers them. A TEMP table of the same name and
+    /// columns (migration 2's) shadows the file's table for every statement of this
+    /// connection. A restart forgets outstanding challenges — their devices ask again — and
+    /// no attestation writes the disk for its nonce. PostgreSQL keeps them in the shared
+    /// table, so any node can take the evidence for a challenge another node issued.
+    static let memoryTables = [
+        """
+        CREATE TEMP TABLE IF NOT EXISTS attestation_nonces (
+            nonce_hash TEXT PRIMARY KEY, device_id TEXT NOT NULL, expires_at BIGINT NOT NULL, used_at BIGINT)
+        """,
+        "CREATE INDEX IF NOT EXISTS temp.attestation_nonces_by_expiry ON attestation_nonces (expires_at)",
+    ]
 }
