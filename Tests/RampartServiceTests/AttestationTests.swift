@@ -351,4 +351,24 @@ import X509
             }
         }
     }
+
+    /// The cache of verified certificates stays within two generations of its capacity and
+    /// keeps what is used: a hit in the old generation survives the next turnover.
+    @Test func attestationCacheIsBoundedAndKeepsWhatIsUsed() {
+        let cache = GenerationalCache<Int>(capacity: 2)
+        func key(_ text: String) -> [UInt8] { AttestationCache.key(text) }
+        cache.insert(1, for: key("a"))
+        cache.insert(2, for: key("b"))
+        cache.insert(3, for: key("c"))  // a and b move to the old generation
+        #expect(cache.value(for: key("a")) == 1)  // a comes back to the new one
+        cache.insert(4, for: key("d"))  // the new one is full: b is dropped
+        #expect(cache.value(for: key("b")) == nil)
+        #expect(cache.value(for: key("a")) == 1)
+        #expect(cache.value(for: key("c")) == 3)
+        #expect(cache.value(for: key("d")) == 4)
+        for index in 0..<100 { cache.insert(index, for: key("k\(index)")) }
+        #expect(cache.count <= 4)
+        // An Alias certificate's key depends on the identity it was checked against.
+        #expect(AttestationCache.key(alias: "x", identity: key("one")) != AttestationCache.key(alias: "x", identity: key("two")))
+    }
 }
