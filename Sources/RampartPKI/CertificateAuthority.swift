@@ -143,8 +143,9 @@ public struct CertificateAuthority: Sendable {
 }
 
 extension Certificate.SerialNumber {
-    /// 20 random bytes, positive and without a leading zero byte (159 random bits), from one
-    /// call to the random generator: `SerialNumber()` asks the kernel once per byte.
+    /// 20 octets, as many as RFC 5280 allows, positive and without a leading zero (158
+    /// random bits). `SerialNumber()` makes 20 random bytes, which take 21 octets whenever
+    /// the first has its top bit set.
     static func random() -> Self {
         var bytes = SymmetricKey(size: SymmetricKeySize(bitCount: 160)).withUnsafeBytes { Array($0) }
         bytes[0] = bytes[0] & 0x7f | 0x40

@@ -9,7 +9,7 @@ public enum PEM {
     public static func encode(_ der: [UInt8], label: String) -> String {
         let base64 = Array(Data(der).base64EncodedData())
         var text: [UInt8] = []
-        text.reserveCapacity(base64.count + base64.count / 64 + 2 * label.utf8.count + 32)
+        text.reserveCapacity(base64.count + base64.count / 64 + 1 + 2 * label.utf8.count + 32)
         text += "-----BEGIN \(label)-----\n".utf8
         var start = 0
         while start < base64.count {

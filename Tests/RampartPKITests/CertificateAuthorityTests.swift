@@ -79,4 +79,23 @@ import X509
         let root = try CertificateAuthority.makeRoot(commonName: "Root", now: Self.now)
         #expect(try Certificate(pemEncoded: root.certificate.pemString) == root.certificate)
     }
+
+    /// Device certificates' serial numbers take the 20 octets RFC 5280 allows, never 21,
+    /// and are positive.
+    @Test func serialNumbersFitRFC5280() throws {
+        let root = try CertificateAuthority.makeRoot(commonName: "Root", now: Self.now)
+        var seen = Set<[UInt8]>()
+        for _ in 0..<64 {
+            let leaf = try root.issueDeviceCertificate(
+                deviceID: String(repeating: "a", count: 64), publicKey: .init(P256.Signing.PrivateKey().publicKey),
+                attestation: DiceTcbInfo(
+                    vendor: "Rampart", model: "rampartd", version: "1.0.0", securityVersion: 1, layer: 1, fwids: [[1, 2, 3]]),
+                now: Self.now)
+            let serial = Array(leaf.serialNumber.bytes)
+            #expect(serial.count == 20)
+            #expect(serial[0] < 0x80 && serial[0] != 0)
+            seen.insert(serial)
+        }
+        #expect(seen.count == 64)
+    }
 }

@@ -315,6 +315,14 @@ import X509
                 posing.certificateChain = [fakeAlias.pemString]
                 #expect(try await submit(try resigned(posing, try payload(of: posing), by: aliasKey)) == "device_not_genuine")
 
+                // An Alias certificate padded past 4 KiB is not read (nor remembered); the same
+                // padding within the limit is read as PEM allows.
+                for (padding, refusal) in [(100, nil), (4096, "evidence_malformed")] as [(Int, String?)] {
+                    var padded = try await device.evidence(nonce: try await challenge(client, device.id))
+                    padded.certificateChain = [padded.certificateChain[0] + String(repeating: " ", count: padding)]
+                    #expect(try await submit(padded) == refusal, "\(padding) bytes of padding")
+                }
+
                 // A genuine device nobody claimed gets no nonce, and evidence without one is refused.
                 let unclaimed = try await harness.device()
                 let noNonce = try await client.call(

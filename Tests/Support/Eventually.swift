@@ -5,7 +5,7 @@ public func eventually(within seconds: Double = 20, _ condition: () async throws
     let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
     while true {
         if try await condition() { return true }
-        if ContinuousClock.now >= deadline { return false }
+        if ContinuousClock.now >= deadline || Task.isCancelled { return false }
         try? await Task.sleep(for: .milliseconds(20))
     }
 }

@@ -1,5 +1,4 @@
 import Crypto
-import RampartPKI
 import Synchronization
 import X509
 
@@ -7,14 +6,17 @@ import X509
 /// SHA-256 of their exact text, so the same bytes are not parsed or verified twice:
 ///
 /// - a registered identity certificate → its P-256 key and whether it certifies keys;
-/// - an Alias certificate, with the identity it was checked against → its key and
-///   DiceTcbInfo, stored only once its signature by that identity verified.
+/// - an Alias certificate (at most 4 KiB of text), with the identity it was checked
+///   against → its key and certified runtime digest and version, stored only once it is
+///   known to be signed by that identity and has itself signed good evidence.
 ///
 /// A DICE device makes one Alias certificate per launch, so its renewals show the bytes of
 /// the launch's first attestation, and the cache spares the service one of the three P-256
-/// operations an attestation costs. Entries depend on the bytes alone, never on the device
-/// or the time, so they cannot go stale; what the evidence itself says (its signature, the
-/// measurement log, the software version) is checked on every attestation.
+/// operations an attestation costs — while the certificate is among the last 32–64 thousand
+/// stored; a renewal storm, every device's first attestation of its launch, cannot hit it.
+/// Entries depend on the bytes alone, never on the device or the time, so they cannot go
+/// stale; what the evidence itself says (its signature, the measurement log, the software
+/// version) is checked on every attestation.
 final class AttestationCache: Sendable {
     /// Keys are held as X509's `Certificate.PublicKey` (Sendable); one known to be P-256
     /// unwraps to swift-crypto's key without copying.
@@ -23,9 +25,12 @@ final class AttestationCache: Sendable {
         let certifiesKeys: Bool
     }
 
+    /// An Alias certificate's key and what its DiceTcbInfo certifies (nil: it has none,
+    /// which is refused after the evidence signature is checked).
     struct Alias: Sendable {
         let key: Certificate.PublicKey
-        let tcbInfo: DiceTcbInfo
+        let runtime: [UInt8]?
+        let version: String?
     }
 
     let identities: GenerationalCache<Identity>
@@ -40,7 +45,7 @@ final class AttestationCache: Sendable {
     /// The SHA-256 of a certificate's text.
     static func key(_ text: String) -> [UInt8] { Array(SHA256.hash(data: Array(text.utf8))) }
 
-    /// The key of an Alias certificate as checked against one identity (by its key).
+    /// The key of an Alias certificate as checked against one identity (the SHA-256 of its text).
     static func key(alias: String, identity: [UInt8]) -> [UInt8] {
         var hasher = SHA256()
         hasher.update(data: identity)

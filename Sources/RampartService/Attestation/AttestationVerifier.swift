@@ -50,7 +50,7 @@ struct AttestationVerifier: Sendable {
             let clientKey = try? P256.Signing.PublicKey(derRepresentation: keyBytes)
         else { throw AttestationError.malformed("clientKey is not a base64 DER P-256 SubjectPublicKeyInfo") }
         let identityDigest = AttestationCache.key(identityPEM)
-        let identity = try registeredIdentity(identityDigest)
+        let identity = try registeredIdentity(identityDigest, device: payload.deviceId)
         // The identity's shape must fit the path (checked at claim too): only a DICE DeviceID
         // certificate may certify keys, so a TPM's restricted key cannot pose as one.
         guard identity.certifiesKeys == (processor == .softwareDICE) else {
@@ -73,10 +73,10 @@ struct AttestationVerifier: Sendable {
     }
 
     /// The registered identity's key and shape, parsed once per distinct certificate.
-    private func registeredIdentity(_ digest: [UInt8]) throws -> AttestationCache.Identity {
+    private func registeredIdentity(_ digest: [UInt8], device: DeviceID) throws -> AttestationCache.Identity {
         if let known = cache.identities.value(for: digest) { return known }
         guard let certificate = try? Certificate(pemEncoded: identityPEM) else {
-            throw ServiceError(500, "identity_unreadable", "the identity registered for this device cannot be read")
+            throw ServiceError(500, "identity_unreadable", "the identity registered for \(device) cannot be read")
         }
         guard P256.Signing.PublicKey(certificate.publicKey) != nil else {
             throw AttestationError.refused("device_not_genuine", "the registered identity key is not an ECDSA P-256 key")
@@ -86,12 +86,18 @@ struct AttestationVerifier: Sendable {
         return identity
     }
 
-    /// The Alias certificate's key and DiceTcbInfo, once it is known to be signed by the
-    /// registered DeviceID key; verified once per distinct certificate and identity.
-    private func checkedAlias(_ pem: String, identityDigest: [UInt8]) throws -> AttestationCache.Alias {
+    /// The most text an Alias certificate may take (Rampart's are under 1 KiB): what the
+    /// cache holds per entry stays small whatever a device sends.
+    static let aliasPEMLimit = 4096
+
+    /// The Alias certificate's key and what its DiceTcbInfo certifies, once it is known to be
+    /// signed by the registered DeviceID key: from the cache when these bytes were checked
+    /// against this identity before (`cacheKey` nil), else checked now (`cacheKey` to store
+    /// it under once the evidence's signature verifies too).
+    private func checkedAlias(_ pem: String, identityDigest: [UInt8]) throws -> (AttestationCache.Alias, cacheKey: [UInt8]?) {
         let cacheKey = AttestationCache.key(alias: pem, identity: identityDigest)
-        if let known = cache.aliases.value(for: cacheKey) { return known }
-        guard let alias = try? Certificate(pemEncoded: pem) else {
+        if let known = cache.aliases.value(for: cacheKey) { return (known, nil) }
+        guard pem.utf8.count <= Self.aliasPEMLimit, let alias = try? Certificate(pemEncoded: pem) else {
             throw AttestationError.malformed("DICE evidence carries the Alias certificate and no quote")
         }
         guard let identity = try? Certificate(pemEncoded: identityPEM), alias.isIssued(by: identity) else {
@@ -101,11 +107,8 @@ struct AttestationVerifier: Sendable {
         guard P256.Signing.PublicKey(alias.publicKey) != nil else {
             throw AttestationError.refused("evidence_signature_invalid", "the Alias key is not an ECDSA P-256 key")
         }
-        guard let ext = alias.extensions.first(where: { $0.oid == DiceTcbInfo.oid }), let tcbInfo = try? DiceTcbInfo(ext)
-        else { throw AttestationError.malformed("the Alias certificate carries no DiceTcbInfo") }
-        let checked = AttestationCache.Alias(key: alias.publicKey, tcbInfo: tcbInfo)
-        cache.aliases.insert(checked, for: cacheKey)
-        return checked
+        let tcbInfo = alias.extensions.first(where: { $0.oid == DiceTcbInfo.oid }).flatMap { try? DiceTcbInfo($0) }
+        return (AttestationCache.Alias(key: alias.publicKey, runtime: tcbInfo?.fwids.first, version: tcbInfo?.version), cacheKey)
     }
 
     private func verifyDICE(
@@ -115,12 +118,16 @@ struct AttestationVerifier: Sendable {
         guard evidence.quote == nil, let first = evidence.certificateChain.first else {
             throw AttestationError.malformed("DICE evidence carries the Alias certificate and no quote")
         }
-        let alias = try checkedAlias(first, identityDigest: identityDigest)
+        let (alias, newCacheKey) = try checkedAlias(first, identityDigest: identityDigest)
         guard let aliasKey = P256.Signing.PublicKey(alias.key), aliasKey.isValidSignature(signature, for: payloadBytes) else {
             throw AttestationError.refused("evidence_signature_invalid", "the evidence is not signed by the Alias key")
         }
-        let tcbInfo = alias.tcbInfo
-        guard tcbInfo.fwids.first == runtime, tcbInfo.version == payload.softwareVersion else {
+        guard let certifiedRuntime = alias.runtime, let certifiedVersion = alias.version else {
+            throw AttestationError.malformed("the Alias certificate carries no DiceTcbInfo")
+        }
+        // Remembered only for an Alias certificate that has signed good evidence.
+        if let newCacheKey { cache.aliases.insert(alias, for: newCacheKey) }
+        guard certifiedRuntime == runtime, certifiedVersion == payload.softwareVersion else {
             throw AttestationError.refused(
                 "measurement_mismatch",
                 "the measurement log or software version differs from what the DeviceID key certified at boot")

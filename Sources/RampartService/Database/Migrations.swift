@@ -284,13 +284,16 @@ enum Schema {
         return applied
     }
 
-    /// On SQLite, attestation nonces are kept in memory: they live 60 seconds and only the
-    /// one process that holds the file answers them. A TEMP table of the same name and
-    /// columns (migration 2's) shadows the file's table for every statement of this
-    /// connection. A restart forgets outstanding challenges — their devices ask again — and
-    /// no attestation writes the disk for its nonce. PostgreSQL keeps them in the shared
-    /// table, so any node can take the evidence for a challenge another node issued.
+    /// On SQLite, attestation nonces are kept in memory: they are answerable for 60 seconds
+    /// (kept a few minutes more to tell expired from unknown) and only the one process that
+    /// holds the file answers them. A TEMP table of the same name and columns (migration
+    /// 2's; a test compares them) shadows the file's table for every statement of this
+    /// connection, whose rows from before are dropped. A restart forgets outstanding
+    /// challenges — their devices ask again — and no attestation writes the disk for its
+    /// nonce. PostgreSQL keeps them in the shared table, so any node can take the evidence
+    /// for a challenge another node issued.
     static let memoryTables = [
+        "DELETE FROM main.attestation_nonces",
         """
         CREATE TEMP TABLE IF NOT EXISTS attestation_nonces (
             nonce_hash TEXT PRIMARY KEY, device_id TEXT NOT NULL, expires_at BIGINT NOT NULL, used_at BIGINT)

@@ -25,16 +25,24 @@ public final class SQLiteDatabase: Database {
     /// Opens (creating if needed) the database file at `path`.
     public static func open(path: String, logger: Logger) async throws -> SQLiteDatabase {
         let connection = try SQLiteConnection(path: path)
-        _ = try connection.run("PRAGMA journal_mode=WAL", [])
+        _ = try connection.run("PRAGMA busy_timeout=5000", [])
+        // The service is the file's only user: holding its lock for good spares two fcntl
+        // calls per transaction, keeps the WAL index in this process's memory, and keeps
+        // other processes from reading or writing behind its back. Set before WAL mode so
+        // the WAL index never goes to a shared-memory file.
+        _ = try connection.run("PRAGMA locking_mode=EXCLUSIVE", [])
+        do {
+            _ = try connection.run("PRAGMA journal_mode=WAL", [])
+        } catch let failure as SQLiteFailure where failure.code & 0xff == SQLITE_BUSY {
+            throw ConfigurationError(
+                "\(path) is held by another process (a second rampart-server on the same data directory?); one service may use it at a time")
+        }
         // In WAL mode, NORMAL syncs at checkpoints rather than at every commit: a crash of the
         // service loses nothing, a power loss may lose the last commits but never corrupts
-        // the file. Each attestation commits twice, so FULL would make fsync its ceiling.
+        // the file. Each attestation commits once to the file (its nonce is in memory), so
+        // FULL would make fsync its ceiling.
         _ = try connection.run("PRAGMA synchronous=NORMAL", [])
-        // The service is the file's only user: holding its lock for good spares two fcntl
-        // calls per transaction, and keeps other processes from writing behind its back.
-        _ = try connection.run("PRAGMA locking_mode=EXCLUSIVE", [])
         _ = try connection.run("PRAGMA foreign_keys=ON", [])
-        _ = try connection.run("PRAGMA busy_timeout=5000", [])
         // TEMP tables (see `Schema.memoryTables`) in memory, not in a file.
         _ = try connection.run("PRAGMA temp_store=MEMORY", [])
         return SQLiteDatabase(connection: connection)

@@ -3,8 +3,14 @@ import RampartModel
 
 // Attestation nonces (single use, 60 s) and the record of successful attestations.
 extension SQLExecutor {
+    /// Expired nonces are kept this long after they expire, to answer `nonce_expired`
+    /// rather than `nonce_unknown`, then purged: what anyone can make the service store by
+    /// asking for challenges stays bounded by a few minutes of them.
+    static var expiredNonceRetention: TimeInterval { 300 }
+
     func insertNonce(hash: String, device: DeviceID, expiresAt: Date, now: Date) async throws {
-        try await query("DELETE FROM attestation_nonces WHERE expires_at < $1", .of(now.addingTimeInterval(-3600)))
+        try await query(
+            "DELETE FROM attestation_nonces WHERE expires_at < $1", .of(now.addingTimeInterval(-Self.expiredNonceRetention)))
         try await query(
             "INSERT INTO attestation_nonces (nonce_hash, device_id, expires_at, used_at) VALUES ($1, $2, $3, NULL)",
             .text(hash), .of(device), .of(expiresAt))
