@@ -211,10 +211,12 @@ import Testing
         struct Figures: Decodable {
             let signVerifyPerSecond: Double
             let inProcessPerSecond: Double
+            let inProcessFirstOfLaunchPerSecond: Double
             let loopbackHTTPSPerSecond: Double
         }
         let figures = try JSONDecoder().decode(Figures.self, from: Data(run.output.utf8))
         #expect(figures.signVerifyPerSecond > 0 && figures.inProcessPerSecond > 0 && figures.loopbackHTTPSPerSecond > 0)
+        #expect(figures.inProcessFirstOfLaunchPerSecond > 0)
     }
 
     @Test func everyCommandHasHelp() async throws {

@@ -14,6 +14,8 @@ import RampartPKI
 struct VirtualDevice: Sendable {
     let record: ProvisioningRecord
     let monitor: SecurityMonitor
+    /// The device's software DICE, for a new launch (and so a new Alias certificate).
+    let processor: DICESecurityProcessor
     var id: DeviceID { record.deviceId }
 
     static func make(manufacturer: CertificateAuthority, runtime: [UInt8], version: String) async throws -> VirtualDevice {
@@ -25,7 +27,7 @@ struct VirtualDevice: Sendable {
         let record = try await Provisioning.record(for: processor, manufacturer: manufacturer, now: Date())
         let monitor = SecurityMonitor(processor: processor, softwareVersion: version)
         try await monitor.launch(runtime: runtime)
-        return VirtualDevice(record: record, monitor: monitor)
+        return VirtualDevice(record: record, monitor: monitor, processor: processor)
     }
 
     /// `count` devices, made on every core, `progress` called now and then with how many are done.
