@@ -58,71 +58,56 @@ struct AttestationBench: AsyncParsableCommand {
         let figures = try await BenchFleet.with(devices: 1) { bench -> Figures in
             let local = bench.local
             let root = bench.rootPEM
-            let monitor = bench.devices[0].monitor
-            let record = bench.devices[0].record
+            let device = bench.devices[0]
             let clientKey = Array(P256.Signing.PrivateKey().publicKey.derRepresentation)
-            let deviceID = record.deviceId
-            func evidence(_ nonce: String) async throws -> AttestationEvidence {
-                try await monitor.evidence(nonce: nonce, clientKey: clientKey)
-            }
-
-            var inProcessCount = 0
-            var inProcessTime: Duration = .zero
+            let deviceID = device.record.deviceId
             let clock = ContinuousClock()
-            while inProcessTime < .seconds(seconds) {
-                let started = clock.now
-                let challenge = try await local.api.challenge(for: deviceID)
-                var spent = clock.now - started
-                let built = try await evidence(challenge.nonce)
-                let attestStarted = clock.now
-                _ = try await local.api.attest(built)
-                spent += clock.now - attestStarted
-                inProcessTime += spent
-                inProcessCount += 1
-            }
-            let inProcess = Double(inProcessCount) / inProcessTime.seconds
 
+            /// Attestations per second of the service's time over `seconds`: `launch` (not
+            /// timed) gives the device's monitor for the next round; the challenge and the
+            /// attestation are timed, building the evidence between them is not.
+            func rate(
+                launch: () async throws -> SecurityMonitor, challenge: () async throws -> AttestationChallenge,
+                attest: (AttestationEvidence) async throws -> Void
+            ) async throws -> (count: Int, perSecond: Double) {
+                var count = 0
+                var spent: Duration = .zero
+                while spent < .seconds(seconds) {
+                    let monitor = try await launch()
+                    let started = clock.now
+                    let nonce = try await challenge().nonce
+                    spent += clock.now - started
+                    let built = try await monitor.evidence(nonce: nonce, clientKey: clientKey)
+                    let attestStarted = clock.now
+                    try await attest(built)
+                    spent += clock.now - attestStarted
+                    count += 1
+                }
+                return (count, Double(count) / spent.seconds)
+            }
+
+            let serviceChallenge = { try await local.api.challenge(for: deviceID) }
+            let serviceAttest = { (evidence: AttestationEvidence) in _ = try await local.api.attest(evidence) }
+            // Renewals within one launch: the Alias certificate is one the service knows.
+            let renewals = try await rate(launch: { device.monitor }, challenge: serviceChallenge, attest: serviceAttest)
             // A new launch before each attestation: what a device's first attestation after
             // boot, and every attestation of a renewal storm, costs the service.
-            let device = bench.devices[0]
-            var firstCount = 0
-            var firstTime: Duration = .zero
-            while firstTime < .seconds(seconds) {
-                let launched = SecurityMonitor(processor: device.processor, softwareVersion: bench.fleet.version)
-                try await launched.launch(runtime: bench.fleet.runtime)
-                let started = clock.now
-                let challenge = try await local.api.challenge(for: deviceID)
-                var spent = clock.now - started
-                let built = try await launched.evidence(nonce: challenge.nonce, clientKey: clientKey)
-                let attestStarted = clock.now
-                _ = try await local.api.attest(built)
-                spent += clock.now - attestStarted
-                firstTime += spent
-                firstCount += 1
+            let firsts = try await rate(
+                launch: {
+                    let launched = SecurityMonitor(processor: device.processor, softwareVersion: bench.fleet.version)
+                    try await launched.launch(runtime: bench.fleet.runtime)
+                    return launched
+                }, challenge: serviceChallenge, attest: serviceAttest)
+            let loopback = try await APIClient.with(server: local.url, token: nil, trustRootPEM: root) { client in
+                try await rate(
+                    launch: { device.monitor }, challenge: { try await client.attestationChallenge(device: deviceID) },
+                    attest: { _ = try await client.submitEvidence($0) })
             }
-            let firstOfLaunch = Double(firstCount) / firstTime.seconds
-
-            var loopbackCount = 0
-            var loopbackTime: Duration = .zero
-            try await APIClient.with(server: local.url, token: nil, trustRootPEM: root) { client in
-                while loopbackTime < .seconds(seconds) {
-                    let started = clock.now
-                    let challenge = try await client.attestationChallenge(device: deviceID)
-                    var spent = clock.now - started
-                    let built = try await evidence(challenge.nonce)
-                    let attestStarted = clock.now
-                    _ = try await client.submitEvidence(built)
-                    spent += clock.now - attestStarted
-                    loopbackTime += spent
-                    loopbackCount += 1
-                }
-            }
-            let loopback = Double(loopbackCount) / loopbackTime.seconds
             return Figures(
-                signVerifyPerSecond: ceiling, inProcessPerSecond: inProcess, inProcessFirstOfLaunchPerSecond: firstOfLaunch,
-                loopbackHTTPSPerSecond: loopback, inProcessShareOfCeiling: inProcess / ceiling,
-                inProcessFirstOfLaunchShareOfCeiling: firstOfLaunch / ceiling,
-                attestations: inProcessCount + firstCount + loopbackCount)
+                signVerifyPerSecond: ceiling, inProcessPerSecond: renewals.perSecond,
+                inProcessFirstOfLaunchPerSecond: firsts.perSecond, loopbackHTTPSPerSecond: loopback.perSecond,
+                inProcessShareOfCeiling: renewals.perSecond / ceiling, inProcessFirstOfLaunchShareOfCeiling: firsts.perSecond / ceiling,
+                attestations: renewals.count + firsts.count + loopback.count)
         }
         if json {
             try printJSON(figures)
