@@ -16,11 +16,14 @@ public struct CertificateAuthority: Sendable {
     /// The identifier of the CA's key, for the AuthorityKeyIdentifier of what it issues:
     /// its own certificate's SubjectKeyIdentifier, worked out once.
     private let keyID: ArraySlice<UInt8>
+    /// What every device certificate this CA issues shares, encoded once.
+    let deviceCertificateForm: DeviceCertificateForm
 
     public init(certificate: Certificate, privateKey: P256.Signing.PrivateKey) {
         self.certificate = certificate
         self.privateKey = Certificate.PrivateKey(privateKey)
         keyID = Self.keyID(of: certificate)
+        deviceCertificateForm = DeviceCertificateForm(issuer: certificate, keyID: keyID)
     }
 
     private static func keyID(of certificate: Certificate) -> ArraySlice<UInt8> {
@@ -45,6 +48,7 @@ public struct CertificateAuthority: Sendable {
             throw PKIError.invalidPEM("CA private key")
         }
         keyID = Self.keyID(of: certificate)
+        deviceCertificateForm = DeviceCertificateForm(issuer: certificate, keyID: keyID)
     }
 
     /// A new self-signed root CA with a fresh P-256 key.
@@ -142,17 +146,6 @@ public struct CertificateAuthority: Sendable {
     }
 }
 
-extension Certificate.SerialNumber {
-    /// 20 octets, as many as RFC 5280 allows, positive and without a leading zero (158
-    /// random bits). `SerialNumber()` makes 20 random bytes, which take 21 octets whenever
-    /// the first has its top bit set.
-    static func random() -> Self {
-        var bytes = SymmetricKey(size: SymmetricKeySize(bitCount: 160)).withUnsafeBytes { Array($0) }
-        bytes[0] = bytes[0] & 0x7f | 0x40
-        return Self(bytes: bytes[...])
-    }
-}
-
 /// RFC 7093 method 1: the leftmost 160 bits of SHA-256 over the public key bits.
 func keyIdentifier(of key: Certificate.PublicKey) -> ArraySlice<UInt8> {
     ArraySlice(SHA256.hash(data: key.subjectPublicKeyInfoBytes).prefix(20))
@@ -204,34 +197,6 @@ extension Certificate {
 public func certificates(fromPEMBundle text: String) throws -> [Certificate] {
     let documents = try PEMDocument.parseMultiple(pemString: text)
     return try documents.filter { $0.discriminator == "CERTIFICATE" }.map { try Certificate(pemDocument: $0) }
-}
-
-extension CertificateAuthority {
-    /// A device's 24-hour client certificate: CN = device ID, digitalSignature, clientAuth,
-    /// and the attestation result (software version and measurements) as DiceTcbInfo.
-    /// `lifetime` shortens it (a recovery certificate).
-    public func issueDeviceCertificate(
-        deviceID: String, publicKey: Certificate.PublicKey, attestation: DiceTcbInfo, now: Date, lifetime: TimeInterval? = nil
-    ) throws -> Certificate {
-        let subject = try DistinguishedName {
-            OrganizationName("Rampart device")
-            CommonName(deviceID)
-        }
-        let extensions = try Certificate.Extensions {
-            Critical(BasicConstraints.notCertificateAuthority)
-            Critical(KeyUsage(digitalSignature: true))
-            try ExtendedKeyUsage([.clientAuth])
-            SubjectKeyIdentifier(keyIdentifier: keyIdentifier(of: publicKey))
-            AuthorityKeyIdentifier(keyIdentifier: keyID)
-            try attestation.certificateExtension()
-        }
-        let start = now.addingTimeInterval(-Lifetime.clockSkew)
-        return try Certificate(
-            version: .v3, serialNumber: .random(), publicKey: publicKey, notValidBefore: start,
-            notValidAfter: min(lifetime.map { now.addingTimeInterval($0) } ?? Lifetime.device.end(from: now), certificate.notValidAfter),
-            issuer: certificate.subject,
-            subject: subject, extensions: extensions, issuerPrivateKey: privateKey)
-    }
 }
 
 extension CertificateAuthority {

@@ -109,11 +109,11 @@ import X509
             commonName: SigningNames.tenantCA(tenant), lifetime: .tenantCA, maxPathLength: 0, now: Date())
         let key = P256.Signing.PrivateKey()
         let client = try tenantCA.issueDeviceCertificate(
-            deviceID: SigningNames.imageSigning(tenant), publicKey: Certificate.PublicKey(key.publicKey),
+            deviceID: SigningNames.imageSigning(tenant), publicKey: ClientPublicKey(key.publicKey),
             attestation: DiceTcbInfo(vendor: "Rampart", model: "test", version: "1", securityVersion: 1, layer: 1, fwids: []), now: Date())
         forged = try Self.unsigned().signed(
             imageID: .random(), tenantID: tenant, at: Date(), privateKeyPEM: key.pemRepresentation,
-            certificateChain: [client, tenantCA.certificate, hierarchy.intermediate.certificate].map(\.pemString))
+            certificateChain: [client.pemString] + [tenantCA.certificate, hierarchy.intermediate.certificate].map(\.pemString))
         #expect(await refusal(forged, root: hierarchy.root, tenant: tenant) == "image_signature_invalid")
         // System software signed by a tenant's key (a tenant trying to ship a runtime).
         let runtime = try ImagePackage.systemSoftware(executable: Data([0x7f, 0x45, 0x4c, 0x46, 1]), version: "1.0.0", securityVersion: 1)

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import RampartModel
 import RampartPKI
 import SwiftASN1
 import Testing
@@ -91,11 +92,94 @@ import X509
                 attestation: DiceTcbInfo(
                     vendor: "Rampart", model: "rampartd", version: "1.0.0", securityVersion: 1, layer: 1, fwids: [[1, 2, 3]]),
                 now: Self.now)
-            let serial = Array(leaf.serialNumber.bytes)
+            let serial = leaf.serialNumber
             #expect(serial.count == 20)
             #expect(serial[0] < 0x80 && serial[0] != 0)
             seen.insert(serial)
         }
         #expect(seen.count == 64)
+    }
+
+    /// A client key is taken only as the canonical DER of a P-256 point, since the
+    /// certificate carries the bytes as sent.
+    @Test func clientKeysAreTakenOnlyInCanonicalForm() throws {
+        let key = P256.Signing.PrivateKey().publicKey
+        let canonical = Array(key.derRepresentation)
+        #expect(try ClientPublicKey(derRepresentation: canonical).derRepresentation == canonical)
+        var offCurve = canonical
+        offCurve[offCurve.count - 1] ^= 0x01
+        let refused: [(String, [UInt8])] = [
+            ("compressed", Array(canonical.prefix(26)) + key.compressedRepresentation),
+            ("off the curve", offCurve),
+            ("trailing byte", canonical + [0]),
+            ("P-384", Array(P384.Signing.PrivateKey().publicKey.derRepresentation)),
+            ("empty", []),
+        ]
+        for (name, bytes) in refused {
+            #expect(throws: PKIError(code: "invalid_client_key", message: ""), "\(name)") {
+                _ = try ClientPublicKey(derRepresentation: bytes)
+            }
+        }
+    }
+
+    /// Device certificates are written straight to DER; what they say must be, byte for
+    /// byte, what swift-certificates' builder writes for the same fields — across the leap
+    /// day, the UTCTime/GeneralizedTime switch in 2050, a fractional `now`, a recovery
+    /// lifetime and a CA whose end cuts the certificate short.
+    @Test func deviceCertificatesMatchTheBuilder() throws {
+        let key = P256.Signing.PrivateKey()
+        let attestation = DiceTcbInfo(
+            vendor: "Rampart", model: "rampartd", version: "2.1.0-rc.1", securityVersion: 300, layer: 1,
+            fwids: [Array(repeating: 0xab, count: 32), Array(repeating: 0x01, count: 32)])
+        let cases: [(now: Date, lifetime: TimeInterval?)] = [
+            (Self.now, nil),
+            (Date(timeIntervalSince1970: 1_709_164_800.4), nil),  // 2024-02-29T00:00:00.4Z
+            (Date(timeIntervalSince1970: 2_524_607_999.6), nil),  // 2049-12-31T23:59:59.6Z: ends in 2050
+            (Date(timeIntervalSince1970: 2_556_143_999), 3600),  // 2050-12-31T23:59:59Z, recovery
+            (Date(timeIntervalSince1970: 951_782_400), nil),  // 2000-02-29
+        ]
+        for (now, lifetime) in cases {
+            let root = try CertificateAuthority.makeRoot(commonName: "Root", now: now)
+            let tenant = try root.issueSubordinate(
+                commonName: "Tenant", organizationalUnit: "t-1", lifetime: .tenantCA, maxPathLength: 0, now: now)
+            // A CA that ends in 10 hours: the device certificate may not outlive it.
+            let ending = try CertificateAuthority(
+                certificate: try Certificate(
+                    version: .v3, serialNumber: .init(), publicKey: root.certificate.publicKey,
+                    notValidBefore: now.addingTimeInterval(-86_400), notValidAfter: now.addingTimeInterval(36_000),
+                    issuer: root.certificate.subject, subject: root.certificate.subject,
+                    extensions: root.certificate.extensions, issuerPrivateKey: root.privateKey),
+                privateKey: try P256.Signing.PrivateKey(pemRepresentation: root.privateKeyPEM))
+            for authority in [root, tenant, ending] {
+                let issued = try authority.issueDeviceCertificate(
+                    deviceID: String(repeating: "c0", count: 64), publicKey: .init(key.publicKey), attestation: attestation,
+                    now: now, lifetime: lifetime)
+                let parsed = try issued.certificate
+                let expectedEnd = min(now.addingTimeInterval(lifetime ?? 86_400), authority.certificate.notValidAfter)
+                let reference = try Certificate(
+                    version: .v3, serialNumber: parsed.serialNumber, publicKey: .init(key.publicKey),
+                    notValidBefore: now.addingTimeInterval(-Lifetime.clockSkew), notValidAfter: expectedEnd,
+                    issuer: authority.certificate.subject,
+                    subject: try DistinguishedName {
+                        OrganizationName("Rampart device")
+                        CommonName(String(repeating: "c0", count: 64))
+                    },
+                    extensions: try Certificate.Extensions {
+                        Critical(BasicConstraints.notCertificateAuthority)
+                        Critical(KeyUsage(digitalSignature: true))
+                        try ExtendedKeyUsage([.clientAuth])
+                        SubjectKeyIdentifier(keyIdentifier: ArraySlice(SHA256.hash(data: key.publicKey.x963Representation).prefix(20)))
+                        AuthorityKeyIdentifier(keyIdentifier: try #require(try authority.certificate.extensions.subjectKeyIdentifier).keyIdentifier)
+                        try attestation.certificateExtension()
+                    },
+                    issuerPrivateKey: authority.privateKey)
+                #expect(parsed.tbsCertificateBytes == reference.tbsCertificateBytes, "\(now) from \(authority.certificate.subject)")
+                #expect(parsed.signatureAlgorithm == reference.signatureAlgorithm)
+                #expect(parsed.isIssued(by: authority.certificate))
+                #expect(issued.notValidAfter == parsed.notValidAfter)
+                #expect(issued.serialHex == parsed.serialNumber.bytes.hexString)
+                #expect(try Certificate(pemEncoded: issued.pemString) == parsed)
+            }
+        }
     }
 }

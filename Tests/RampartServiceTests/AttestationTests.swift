@@ -323,6 +323,20 @@ import X509
                     #expect(try await submit(padded) == refusal, "\(padding) bytes of padding")
                 }
 
+                // A client key in a form the certificate could not carry as sent: the point
+                // compressed, though the Alias key signed it.
+                let squeezing = try await device.evidence(nonce: try await challenge(client, device.id))
+                var squeezed = try payload(of: squeezing)
+                let compressedPrefix: [UInt8] = [
+                    0x30, 0x39, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01,
+                    0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x22, 0x00,
+                ]
+                squeezed.clientKey = Data(compressedPrefix + P256.Signing.PrivateKey().publicKey.compressedRepresentation)
+                    .base64EncodedString()
+                #expect(
+                    try await submit(try resigned(squeezing, squeezed, by: device.dice.aliasKey(measurement: TestDevice.runtime)))
+                        == "evidence_malformed")
+
                 // A genuine device nobody claimed gets no nonce, and evidence without one is refused.
                 let unclaimed = try await harness.device()
                 let noNonce = try await client.call(

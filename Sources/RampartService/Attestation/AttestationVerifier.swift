@@ -27,7 +27,7 @@ struct AttestationVerifier: Sendable {
     struct Verified: Sendable {
         let payload: AttestationPayload
         /// The key to certify for mutual TLS.
-        let clientKey: Certificate.PublicKey
+        let clientKey: ClientPublicKey
         /// The runtime's measurement, the first entry of the log.
         let runtime: [UInt8]
         /// SHA-256 over the concatenated measurement digests, hex.
@@ -47,8 +47,10 @@ struct AttestationVerifier: Sendable {
         }
         guard let runtime = digests.first else { throw AttestationError.malformed("the measurement log is empty") }
         guard let keyBytes = Data(base64Encoded: payload.clientKey),
-            let clientKey = try? P256.Signing.PublicKey(derRepresentation: keyBytes)
-        else { throw AttestationError.malformed("clientKey is not a base64 DER P-256 SubjectPublicKeyInfo") }
+            let clientKey = try? ClientPublicKey(derRepresentation: keyBytes)
+        else {
+            throw AttestationError.malformed("clientKey is not a base64 DER P-256 SubjectPublicKeyInfo with an uncompressed point")
+        }
         let identityDigest = AttestationCache.key(identityPEM)
         let identity = try registeredIdentity(identityDigest, device: payload.deviceId)
         // The identity's shape must fit the path (checked at claim too): only a DICE DeviceID
@@ -68,7 +70,7 @@ struct AttestationVerifier: Sendable {
                 digests: digests)
         }
         return Verified(
-            payload: payload, clientKey: Certificate.PublicKey(clientKey), runtime: runtime,
+            payload: payload, clientKey: clientKey, runtime: runtime,
             measurementDigest: SHA256.hash(data: Array(digests.joined())).hexString)
     }
 

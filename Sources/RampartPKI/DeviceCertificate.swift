@@ -1,0 +1,226 @@
+public import Crypto
+public import Foundation
+import RampartModel
+import SwiftASN1
+public import X509
+
+/// A device certificate as issued: its DER and the facts the service records about it.
+public struct IssuedCertificate: Sendable {
+    public let derBytes: [UInt8]
+    /// 20 octets, positive (see ``CertificateAuthority/issueDeviceCertificate(deviceID:publicKey:attestation:now:lifetime:)``).
+    public let serialNumber: [UInt8]
+    /// As written in the certificate: whole seconds.
+    public let notValidAfter: Date
+
+    public var serialHex: String { serialNumber.hexString }
+
+    /// The certificate in PEM, ending with a newline.
+    public var pemString: String { PEM.encode(derBytes, label: "CERTIFICATE") }
+
+    /// The certificate parsed by swift-certificates.
+    public var certificate: Certificate {
+        get throws { try Certificate(derEncoded: derBytes) }
+    }
+}
+
+/// The P-256 key a device certificate certifies, kept as the DER SubjectPublicKeyInfo the
+/// device sent. Encoding a parsed key again costs a field inversion in BoringSSL, as much as
+/// a third of the certificate's signature; this way attestation never pays it.
+public struct ClientPublicKey: Sendable, Equatable {
+    /// The 91 bytes of a P-256 SubjectPublicKeyInfo with an uncompressed point.
+    public let derRepresentation: [UInt8]
+
+    /// SEQUENCE { SEQUENCE { id-ecPublicKey, prime256v1 }, BIT STRING (no unused bits) }, up
+    /// to the point.
+    static let prefix: [UInt8] = [
+        0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01,
+        0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+    ]
+
+    /// Accepts exactly the canonical encoding (uncompressed point) of a point on the curve.
+    public init(derRepresentation bytes: some DataProtocol) throws {
+        let bytes = Array(bytes)
+        guard bytes.count == Self.prefix.count + 65, bytes.starts(with: Self.prefix), bytes[Self.prefix.count] == 0x04,
+            (try? P256.Signing.PublicKey(derRepresentation: bytes)) != nil
+        else {
+            throw PKIError(
+                code: "invalid_client_key", message: "not a DER SubjectPublicKeyInfo of a P-256 point in uncompressed form")
+        }
+        derRepresentation = bytes
+    }
+
+    public init(_ key: P256.Signing.PublicKey) {
+        derRepresentation = Array(key.derRepresentation)
+    }
+
+    /// RFC 7093 method 1, as ``keyIdentifier(of:)``: SHA-256 over the point, 160 bits.
+    var keyIdentifier: ArraySlice<UInt8> {
+        ArraySlice(SHA256.hash(data: derRepresentation[Self.prefix.count...]).prefix(20))
+    }
+}
+
+extension CertificateAuthority {
+    /// A device's 24-hour client certificate: O = "Rampart device", CN = device ID,
+    /// digitalSignature, clientAuth, and the attestation result (software version and
+    /// measurements) as DiceTcbInfo. `lifetime` shortens it (a recovery certificate).
+    ///
+    /// One is issued for every attestation, so it is written straight to DER around the
+    /// parts all of this CA's device certificates share (``DeviceCertificateForm``), not
+    /// through swift-certificates' builder, which encodes the to-be-signed part twice and
+    /// the names and extensions from their structures each time. The bytes are the ones that
+    /// builder would write for the same fields; `CertificateAuthorityTests` compares them.
+    public func issueDeviceCertificate(
+        deviceID: String, publicKey: ClientPublicKey, attestation: DiceTcbInfo, now: Date, lifetime: TimeInterval? = nil
+    ) throws -> IssuedCertificate {
+        let form = deviceCertificateForm
+        let serial = Self.randomSerialNumber()
+        let notBefore = UTCSeconds(now.addingTimeInterval(-Lifetime.clockSkew))
+        let notAfter = UTCSeconds(
+            min(lifetime.map { now.addingTimeInterval($0) } ?? Lifetime.device.end(from: now), certificate.notValidAfter))
+        let subject = try DistinguishedName {
+            OrganizationName("Rampart device")
+            CommonName(deviceID)
+        }
+        // Each part is encoded on its own and wrapped once its length is known: swift-asn1's
+        // serializer guesses a one-byte length and moves the content byte by byte when the
+        // guess is wrong, which every node here over 127 bytes would pay.
+        var validity = DER.Serializer()
+        try notBefore.serialize(into: &validity)
+        try notAfter.serialize(into: &validity)
+        var extensions: [UInt8] = []
+        extensions += DeviceCertificateForm.leadingExtensions
+        extensions += try DER.encoded(
+            Certificate.Extension(SubjectKeyIdentifier(keyIdentifier: publicKey.keyIdentifier), critical: false))
+        extensions += form.authorityKeyIdentifier
+        extensions += try DER.encoded(attestation.certificateExtension())
+        var tbsContent: [UInt8] = []
+        tbsContent.reserveCapacity(640)
+        tbsContent += DeviceCertificateForm.version
+        tbsContent += try DER.encoded(ArraySlice(serial))
+        tbsContent += DeviceCertificateForm.ecdsaWithSHA256
+        tbsContent += form.issuerName
+        DER.appendNode(tag: 0x30, content: validity.serializedBytes, to: &tbsContent)
+        tbsContent += try DER.encoded(subject)
+        tbsContent += publicKey.derRepresentation
+        var explicitExtensions: [UInt8] = []
+        DER.appendNode(tag: 0x30, content: extensions, to: &explicitExtensions)
+        DER.appendNode(tag: 0xa3, content: explicitExtensions, to: &tbsContent)
+        var tbs: [UInt8] = []
+        DER.appendNode(tag: 0x30, content: tbsContent, to: &tbs)
+        let signature = try privateKey.sign(bytes: tbs, signatureAlgorithm: .ecdsaWithSHA256).rawRepresentation
+        var certificateContent = tbs
+        certificateContent += DeviceCertificateForm.ecdsaWithSHA256
+        DER.appendNode(tag: 0x03, content: [0] + signature, to: &certificateContent)
+        var der: [UInt8] = []
+        der.reserveCapacity(certificateContent.count + 4)
+        DER.appendNode(tag: 0x30, content: certificateContent, to: &der)
+        return IssuedCertificate(derBytes: der, serialNumber: serial, notValidAfter: notAfter.date)
+    }
+
+    /// 20 octets, as many as RFC 5280 allows, positive and without a leading zero (158
+    /// random bits). `Certificate.SerialNumber()` makes 20 random bytes, which take 21
+    /// octets whenever the first has its top bit set.
+    static func randomSerialNumber() -> [UInt8] {
+        var bytes = SymmetricKey(size: SymmetricKeySize(bitCount: 160)).withUnsafeBytes { Array($0) }
+        bytes[0] = bytes[0] & 0x7f | 0x40
+        return bytes
+    }
+}
+
+/// The DER every device certificate of one CA shares: its issuer name and authority key
+/// identifier, and the constant fields and extensions of the device profile.
+struct DeviceCertificateForm: Sendable {
+    /// `[0] EXPLICIT INTEGER 2`: X.509 v3.
+    static let version: [UInt8] = [0xa0, 0x03, 0x02, 0x01, 0x02]
+    /// AlgorithmIdentifier ecdsa-with-SHA256 (RFC 5758: no parameters).
+    static let ecdsaWithSHA256: [UInt8] = [0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02]
+    static let extensionsTag = ASN1Identifier(tagWithNumber: 3, tagClass: .contextSpecific)
+    /// Critical basicConstraints (not a CA), critical keyUsage digitalSignature, extKeyUsage clientAuth.
+    static let leadingExtensions: [UInt8] = {
+        var serializer = DER.Serializer()
+        let extensions = try! Certificate.Extensions {
+            Critical(BasicConstraints.notCertificateAuthority)
+            Critical(KeyUsage(digitalSignature: true))
+            try ExtendedKeyUsage([.clientAuth])
+        }
+        for element in extensions { try! serializer.serialize(element) }
+        return serializer.serializedBytes
+    }()
+
+    let issuerName: [UInt8]
+    let authorityKeyIdentifier: [UInt8]
+
+    init(issuer: Certificate, keyID: ArraySlice<UInt8>) {
+        var name = DER.Serializer()
+        try! name.serialize(issuer.subject)
+        issuerName = name.serializedBytes
+        var authority = DER.Serializer()
+        try! authority.serialize(Certificate.Extension(AuthorityKeyIdentifier(keyIdentifier: keyID), critical: false))
+        authorityKeyIdentifier = authority.serializedBytes
+    }
+}
+
+/// A time in whole seconds (rounded, as swift-certificates rounds), written as RFC 5280
+/// says: UTCTime for the years 1950–2049, GeneralizedTime otherwise.
+struct UTCSeconds {
+    let seconds: Int64
+
+    init(_ date: Date) { seconds = Int64(date.timeIntervalSince1970.rounded()) }
+
+    var date: Date { Date(timeIntervalSince1970: TimeInterval(seconds)) }
+
+    func serialize(into coder: inout DER.Serializer) throws {
+        let (days, secondOfDay) = seconds.quotientAndRemainder(dividingBy: 86_400)
+        let day = secondOfDay < 0 ? days - 1 : days
+        let second = Int(secondOfDay < 0 ? secondOfDay + 86_400 : secondOfDay)
+        let (year, month, dayOfMonth) = Self.civil(daysSinceEpoch: day)
+        let (hours, minutes, seconds) = (second / 3600, second / 60 % 60, second % 60)
+        if (1950..<2050).contains(year) {
+            try coder.serialize(
+                UTCTime(year: year, month: month, day: dayOfMonth, hours: hours, minutes: minutes, seconds: seconds))
+        } else {
+            try coder.serialize(
+                GeneralizedTime(
+                    year: year, month: month, day: dayOfMonth, hours: hours, minutes: minutes, seconds: seconds,
+                    fractionalSeconds: 0))
+        }
+    }
+
+    /// The proleptic Gregorian date `days` after 1970-01-01 (the days-to-civil algorithm
+    /// of Howard Hinnant's "chrono-compatible low-level date algorithms").
+    static func civil(daysSinceEpoch days: Int64) -> (year: Int, month: Int, day: Int) {
+        let shifted = days + 719_468
+        let era = (shifted >= 0 ? shifted : shifted - 146_096) / 146_097
+        let dayOfEra = shifted - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let monthIndex = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
+        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
+        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        return (Int(year), Int(month), Int(day))
+    }
+}
+
+extension DER {
+    /// Appends a node with a definite DER length: short form below 128, else long form.
+    static func appendNode(tag: UInt8, content: [UInt8], to bytes: inout [UInt8]) {
+        bytes.append(tag)
+        let count = content.count
+        if count < 0x80 {
+            bytes.append(UInt8(count))
+        } else {
+            let octets = (Int.bitWidth - count.leadingZeroBitCount + 7) / 8
+            bytes.append(0x80 | UInt8(octets))
+            for index in stride(from: octets - 1, through: 0, by: -1) { bytes.append(UInt8(truncatingIfNeeded: count >> (index * 8))) }
+        }
+        bytes += content
+    }
+
+    /// One node's DER on its own.
+    static func encoded(_ node: some DERSerializable) throws -> [UInt8] {
+        var serializer = DER.Serializer()
+        try serializer.serialize(node)
+        return serializer.serializedBytes
+    }
+}
