@@ -36,6 +36,12 @@ public struct KeySealer: Sendable {
         return box.combined!
     }
 
+    /// A key for another purpose, derived from this one with HKDF-SHA256: every node that
+    /// holds the key-encryption key derives the same, and neither reveals the other.
+    public func derivedKey(purpose: String) -> SymmetricKey {
+        HKDF<SHA256>.deriveKey(inputKeyMaterial: key, info: Data(purpose.utf8), outputByteCount: 32)
+    }
+
     public func open(_ sealed: Data, context: String) throws -> Data {
         do {
             let box = try AES.GCM.SealedBox(combined: sealed)

@@ -266,6 +266,12 @@ import X509
                 #expect(try await submit(try await device.evidence(nonce: theirs)) == "nonce_unknown")
                 #expect(try await submit(try await device.evidence(nonce: Data(count: 32).base64EncodedString())) == "nonce_unknown")
 
+                // Evidence that fails still spends its nonce: good evidence cannot follow it.
+                let once = try await challenge(client, device.id)
+                let first = try await device.evidence(nonce: once)
+                #expect(try await submit(try resigned(first, try payload(of: first), by: P256.Signing.PrivateKey())) == "evidence_signature_invalid")
+                #expect(try await submit(try await device.evidence(nonce: once)) == "nonce_replayed")
+
                 // Run twice: with Alias certificates the service has never seen, then once both
                 // devices attested, when it knows their (per-launch) Alias certificates already.
                 for round in ["unknown Alias", "known Alias"] {

@@ -5,36 +5,14 @@ import RampartModel
 import RampartTestSupport
 import Testing
 
-/// What the embedded engine promises beyond SQL: one service per file, and attestation
-/// nonces in memory only.
+/// What the embedded engine promises beyond SQL: one service per file.
 @Suite struct SQLiteEngineTests {
-    @Test func noncesLiveInMemoryAndTheFileHasOneService() async throws {
+    @Test func theFileHasOneService() async throws {
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let path = "\(directory)/rampart.sqlite"
         let database = try await SQLiteDatabase.open(path: path, logger: Logger(label: "test"))
         _ = try await Schema.migrate(database)
-
-        // The in-memory table has the file's columns, so every statement fits both.
-        func columns(_ schema: String) async throws -> [String] {
-            try await database.read { db in
-                try await db.query("PRAGMA \(schema).table_info(attestation_nonces)", []).map {
-                    "\(try $0.text("name")) \(try $0.text("type")) \(try $0.int("notnull")) \(try $0.int("pk"))"
-                }
-            }
-        }
-        #expect(try await columns("main") == columns("temp"))
-        #expect(try await columns("temp").count == 4)
-
-        let device = DeviceID(String(repeating: "ab", count: 32))!
-        try await database.transaction { db in
-            try await db.insertNonce(hash: "n1", device: device, expiresAt: Date().addingTimeInterval(60), now: Date())
-        }
-        func count(_ schema: String) async throws -> Int64 {
-            try await database.read { db in try await db.query("SELECT count(*) AS n FROM \(schema).attestation_nonces", [])[0].int("n") }
-        }
-        #expect(try await count("temp") == 1)
-        #expect(try await count("main") == 0)
 
         // A second service on the same file is refused, saying why.
         await #expect {
@@ -44,13 +22,54 @@ import Testing
         }
         try await database.close()
 
-        // Reopened, the file knows nothing of the nonce: a restart forgets challenges.
+        // Once the first has closed it, the file opens again.
         let reopened = try await SQLiteDatabase.open(path: path, logger: Logger(label: "test"))
-        _ = try await Schema.migrate(reopened)
-        let after = try await reopened.read { db in
-            try await db.nonceRefusal(hash: "n1", device: device, now: Date())
-        }
-        #expect(after?.code == "nonce_unknown")
+        #expect(try await Schema.migrate(reopened).isEmpty)
         try await reopened.close()
+    }
+
+    /// Migration 13 rebuilds `attestations` without AUTOINCREMENT: what was recorded stays,
+    /// with its ids, and later rows come after it.
+    @Test func attestationsKeepTheirIdsAcrossTheRebuild() async throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let database = try await SQLiteDatabase.open(path: "\(directory)/rampart.sqlite", logger: Logger(label: "test"))
+        let before = Schema.migrations.filter { $0.version < 13 }
+        try await database.transaction { db in
+            try await db.query(
+                "CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)")
+            for migration in before {
+                for statement in migration.sql(for: .sqlite) { try await db.query(statement, []) }
+                try await db.query(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, 0)", .int(migration.version),
+                    .text(migration.name))
+            }
+        }
+        let device = DeviceID(String(repeating: "ab", count: 32))!
+        let tenant = TenantID(uuid: UUID())
+        func record(_ serial: String) async throws {
+            try await database.transaction { db in
+                try await db.insertAttestation(
+                    device: device, tenant: tenant, time: Date(), softwareVersion: "1.0.0", measurementDigest: "00",
+                    certificateSerial: serial, certificateExpiresAt: Date())
+            }
+        }
+        try await database.transaction { db in
+            try await db.query("INSERT INTO tenants (id, name, created_at) VALUES ($1, 'Contoso', 0)", .of(tenant))
+        }
+        for serial in ["a", "b", "c"] { try await record(serial) }
+        #expect(try await Schema.migrate(database).map(\.version) == [13])
+        try await record("d")
+        let rows = try await database.read { db in
+            try await db.query("SELECT id, certificate_serial FROM attestations ORDER BY id", []).map {
+                "\(try $0.int("id")) \(try $0.text("certificate_serial"))"
+            }
+        }
+        #expect(rows == ["1 a", "2 b", "3 c", "4 d"])
+        let definition = try await database.read { db in
+            try await db.query("SELECT sql FROM sqlite_master WHERE name = 'attestations'", [])[0].text("sql")
+        }
+        #expect(!definition.contains("AUTOINCREMENT"))
+        try await database.close()
     }
 }

@@ -26,18 +26,15 @@ extension API {
         ]
     }
 
-    /// Issues a single-use nonce for `device`, valid for 60 seconds.
+    /// Issues a single-use nonce for `device`, valid for 60 seconds (``AttestationNonces``:
+    /// nothing is stored until it is spent).
     public func challenge(for device: DeviceID) async throws -> AttestationChallenge {
         let now = now()
-        let nonce = SymmetricKey(size: .bits256).withUnsafeBytes { Data($0) }
-        let expiresAt = now.addingTimeInterval(Self.nonceLifetime)
-        try await database.transaction { db in
-            // Only for claimed devices, so nobody can fill the table with nonces for made-up IDs.
-            guard try await db.owner(of: device) != nil else {
-                throw AttestationError.refused("device_not_claimed", "device \(device) is not claimed by any tenant; claim it first")
-            }
-            try await db.insertNonce(hash: Self.hash(nonce), device: device, expiresAt: expiresAt, now: now)
+        // Only for claimed devices: nobody learns anything from nonces for made-up IDs.
+        guard try await database.read({ db in try await db.owner(of: device) }) != nil else {
+            throw AttestationError.refused("device_not_claimed", "device \(device) is not claimed by any tenant; claim it first")
         }
+        let (nonce, expiresAt) = nonces.issue(for: device, now: now)
         return AttestationChallenge(nonce: nonce.base64EncodedString(), expiresAt: expiresAt)
     }
 
@@ -54,17 +51,18 @@ extension API {
             let claimed = try? JSONDecoder.rampart.decode(AttestationPayload.self, from: payloadBytes),
             let nonce = Data(base64Encoded: claimed.nonce)
         else { throw AttestationError.malformed("payload is not base64 of an AttestationPayload with a base64 nonce") }
-        let nonceHash = Self.hash(nonce)
+        // A nonce this service did not issue to this device, or an expired one, is the
+        // refusal the device hears first.
+        let fresh = try nonces.check(nonce, device: claimed.deviceId, now: now)
+        try nonces.spendUpfront(fresh, now: now)
         do {
             return try await verifyAndIssue(
-                evidence, payloadBytes: payloadBytes, claimed: claimed, nonceHash: nonceHash, recovery: recovery, now: now)
+                evidence, payloadBytes: payloadBytes, claimed: claimed, nonce: fresh, recovery: recovery, now: now)
         } catch let refusal as ServiceError where !Self.nonceRefusals.contains(refusal.code) {
             // The nonce is spent by any evidence naming it, good or bad, so it cannot be
-            // retried; and a nonce that was not fresh is the refusal the device hears first.
-            if let nonceRefusal = try await database.transaction({ db in
-                try await db.consumeNonce(hash: nonceHash, device: claimed.deviceId, now: now)
-            }) {
-                throw nonceRefusal
+            // retried; and one spent before is the refusal the device hears.
+            guard try await database.transaction({ db in try await nonces.spend(fresh, db: db, now: now) }) else {
+                throw AttestationNonces.replayed
             }
             throw refusal
         }
@@ -108,18 +106,10 @@ extension API {
     /// Verifies the evidence against the registered identity, then in one transaction spends
     /// the nonce, checks the reference values and issues the certificate.
     private func verifyAndIssue(
-        _ evidence: AttestationEvidence, payloadBytes: Data, claimed: AttestationPayload, nonceHash: String, recovery: Bool,
-        now: Date
+        _ evidence: AttestationEvidence, payloadBytes: Data, claimed: AttestationPayload, nonce: AttestationNonces.Fresh,
+        recovery: Bool, now: Date
     ) async throws -> AttestationResult {
-        // One read: the claim, and whether the nonce is worth checking signatures for.
-        let (found, nonceRefusal) = try await database.read { db in
-            (
-                try await db.claimedIdentity(of: claimed.deviceId),
-                try await db.nonceRefusal(hash: nonceHash, device: claimed.deviceId, now: now)
-            )
-        }
-        if let nonceRefusal { throw nonceRefusal }
-        guard let claim = found else {
+        guard let claim = try await database.read({ db in try await db.claimedIdentity(of: claimed.deviceId) }) else {
             throw AttestationError.refused(
                 "device_not_claimed", "device \(claimed.deviceId) is not claimed by any tenant; claim it first")
         }
@@ -128,7 +118,7 @@ extension API {
         let payload = verified.payload
         let device = payload.deviceId
         return try await database.transaction { db -> AttestationResult in
-            if let refusal = try await db.consumeNonce(hash: nonceHash, device: device, now: now) { throw refusal }
+            guard try await nonces.spend(nonce, db: db, now: now) else { throw AttestationNonces.replayed }
             // Reference values: the measured runtime must be a release the service trusts.
             let release = try await db.release(measurement: verified.runtime.hexString).flatMap {
                 $0.version == payload.softwareVersion ? $0 : nil
@@ -169,10 +159,4 @@ extension API {
         ]
     }
 
-    /// How long a challenge nonce may be answered.
-    static let nonceLifetime: TimeInterval = 60
-
-    static func hash(_ nonce: Data) -> String {
-        SHA256.hash(data: nonce).hexString
-    }
 }

@@ -22,6 +22,8 @@ public struct API: Sendable {
     var errorRetention: TimeInterval = 14 * 86_400
     /// Identity and Alias certificates attestation has already parsed and verified.
     let attestationCache = AttestationCache()
+    /// Issues and checks challenge nonces.
+    let nonces: AttestationNonces
 
     /// Every route the service serves.
     public var endpoints: [Endpoint] {

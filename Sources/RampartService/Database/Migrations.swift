@@ -8,9 +8,12 @@ struct Migration: Sendable {
     /// Statements with `{BLOB}` and `{SERIAL}` standing for the engine's byte and
     /// auto-increment key types.
     let statements: [String]
+    /// The one engine the statements are for; on the other the step is recorded and does nothing.
+    var onlyOn: DatabaseEngine? = nil
 
     func sql(for engine: DatabaseEngine) -> [String] {
-        statements.map { statement in
+        if let onlyOn, onlyOn != engine { return [] }
+        return statements.map { statement in
             statement
                 .replacingOccurrences(of: "{BLOB}", with: engine == .postgres ? "BYTEA" : "BLOB")
                 .replacingOccurrences(
@@ -247,6 +250,37 @@ enum Schema {
                 "ALTER TABLE deployments ADD COLUMN paused_by TEXT",
                 "ALTER TABLE deployments ADD COLUMN resumed_at BIGINT",
             ]),
+        Migration(
+            version: 12, name: "stateless-nonces",
+            statements: [
+                // Challenges carry their own MAC (AttestationNonces); only spent ones are
+                // stored, and only on PostgreSQL: an SQLite service keeps them in memory.
+                "DROP TABLE attestation_nonces",
+                "CREATE TABLE spent_nonces (nonce_tag TEXT PRIMARY KEY, expires_at BIGINT NOT NULL)",
+                "CREATE INDEX spent_nonces_by_expiry ON spent_nonces (expires_at)",
+            ]),
+        Migration(
+            version: 13, name: "attestations-by-rowid",
+            statements: [
+                // AUTOINCREMENT made every attestation's commit write one more page (the
+                // sqlite_sequence row), about a third of it. Attestations are never deleted,
+                // so a plain rowid key gives the same ever-growing ids.
+                """
+                CREATE TABLE attestations_by_rowid (
+                    id INTEGER PRIMARY KEY, device_id TEXT NOT NULL, tenant_id TEXT NOT NULL REFERENCES tenants(id),
+                    time BIGINT NOT NULL, software_version TEXT NOT NULL, measurement_digest TEXT NOT NULL,
+                    certificate_serial TEXT NOT NULL, certificate_expires_at BIGINT NOT NULL, recovery BIGINT NOT NULL DEFAULT 0)
+                """,
+                """
+                INSERT INTO attestations_by_rowid (id, device_id, tenant_id, time, software_version, measurement_digest,
+                    certificate_serial, certificate_expires_at, recovery)
+                SELECT id, device_id, tenant_id, time, software_version, measurement_digest, certificate_serial,
+                    certificate_expires_at, recovery FROM attestations
+                """,
+                "DROP TABLE attestations",
+                "ALTER TABLE attestations_by_rowid RENAME TO attestations",
+                "CREATE INDEX attestations_by_device ON attestations (device_id, id)",
+            ], onlyOn: .sqlite),
     ]
 
     /// Applies every migration not yet applied, each in its own transaction, in order.
@@ -276,28 +310,6 @@ enum Schema {
             }
             if didApply { applied.append(migration) }
         }
-        if database.engine == .sqlite {
-            try await database.transaction { db in
-                for statement in memoryTables { try await db.query(statement, []) }
-            }
-        }
         return applied
     }
-
-    /// On SQLite, attestation nonces are kept in memory: they are answerable for 60 seconds
-    /// (kept a few minutes more to tell expired from unknown) and only the one process that
-    /// holds the file answers them. A TEMP table of the same name and columns (migration
-    /// 2's; a test compares them) shadows the file's table for every statement of this
-    /// connection, whose rows from before are dropped. A restart forgets outstanding
-    /// challenges — their devices ask again — and no attestation writes the disk for its
-    /// nonce. PostgreSQL keeps them in the shared table, so any node can take the evidence
-    /// for a challenge another node issued.
-    static let memoryTables = [
-        "DELETE FROM main.attestation_nonces",
-        """
-        CREATE TEMP TABLE IF NOT EXISTS attestation_nonces (
-            nonce_hash TEXT PRIMARY KEY, device_id TEXT NOT NULL, expires_at BIGINT NOT NULL, used_at BIGINT)
-        """,
-        "CREATE INDEX IF NOT EXISTS temp.attestation_nonces_by_expiry ON attestation_nonces (expires_at)",
-    ]
 }

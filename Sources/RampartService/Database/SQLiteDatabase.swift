@@ -43,7 +43,7 @@ public final class SQLiteDatabase: Database {
         // FULL would make fsync its ceiling.
         _ = try connection.run("PRAGMA synchronous=NORMAL", [])
         _ = try connection.run("PRAGMA foreign_keys=ON", [])
-        // TEMP tables (see `Schema.memoryTables`) in memory, not in a file.
+        // Temporary B-trees (sorting, grouping) in memory, not in files.
         _ = try connection.run("PRAGMA temp_store=MEMORY", [])
         return SQLiteDatabase(connection: connection)
     }

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import RampartModel
 public import RampartPKI
@@ -35,6 +36,16 @@ public enum KeyCustody: Sendable {
                 throw PKIError.sealedKeyInvalid("key \(id) has no sealed key in the database")
             }
             return String(decoding: try sealer.open(Data(blob), context: id), as: UTF8.self)
+        }
+    }
+
+    /// The key attestation nonces are MAC'd with (``AttestationNonces``): derived from the
+    /// key-encryption key when sealed, so every node has it; for files (SQLite, one
+    /// process) a new random key at every start, never written down.
+    func attestationNonceKey() -> SymmetricKey {
+        switch self {
+        case .files: SymmetricKey(size: .bits256)
+        case .sealed(let sealer): sealer.derivedKey(purpose: "rampart attestation nonce v1")
         }
     }
 

@@ -87,7 +87,7 @@ public struct SecurityService: Sendable {
             genuineness: Genuineness(
                 manufacturers: try anchors(configuration.manufacturerCAPaths, flag: "--manufacturer-ca"),
                 tpmVendors: try anchors(configuration.tpmVendorCAPaths, flag: "--tpm-vendor-ca")),
-            now: now, logger: logger)
+            now: now, logger: logger, nonces: AttestationNonces(key: custody.attestationNonceKey(), keepSpentInMemory: database.engine == .sqlite))
         api.errorRetention = TimeInterval(configuration.errorRetentionDays) * 86_400
         let bootstrapToken = try await issueBootstrapToken(api: api, file: configuration.bootstrapTokenFile)
         let tls = try ServerTLS.make(configuration: configuration, pki: pki, now: now())

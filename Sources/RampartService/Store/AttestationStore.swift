@@ -1,53 +1,20 @@
 import Foundation
 import RampartModel
 
-// Attestation nonces (single use, 60 s) and the record of successful attestations.
+// Spent attestation nonces and the record of successful attestations.
 extension SQLExecutor {
-    /// Expired nonces are kept this long after they expire, to answer `nonce_expired`
-    /// rather than `nonce_unknown`, then purged: what anyone can make the service store by
-    /// asking for challenges stays bounded by a few minutes of them.
-    static var expiredNonceRetention: TimeInterval { 300 }
-
-    func insertNonce(hash: String, device: DeviceID, expiresAt: Date, now: Date) async throws {
-        try await query(
-            "DELETE FROM attestation_nonces WHERE expires_at < $1", .of(now.addingTimeInterval(-Self.expiredNonceRetention)))
-        try await query(
-            "INSERT INTO attestation_nonces (nonce_hash, device_id, expires_at, used_at) VALUES ($1, $2, $3, NULL)",
-            .text(hash), .of(device), .of(expiresAt))
+    /// Records the nonce as spent, in one statement so two submissions cannot both spend
+    /// it; false when it was spent already.
+    func spendNonce(_ nonce: AttestationNonces.Fresh) async throws -> Bool {
+        try await !query(
+            "INSERT INTO spent_nonces (nonce_tag, expires_at) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING nonce_tag",
+            .text(nonce.tag), .of(nonce.expiresAt)
+        ).isEmpty
     }
 
-    /// Why the nonce cannot be used, or `nil` when it is fresh — without spending it. A
-    /// cheap look before the signatures are checked; ``consumeNonce(hash:device:now:)``
-    /// still decides atomically.
-    func nonceRefusal(hash: String, device: DeviceID, now: Date) async throws -> ServiceError? {
-        let rows = try await query(
-            "SELECT used_at, expires_at FROM attestation_nonces WHERE nonce_hash = $1 AND device_id = $2", .text(hash),
-            .of(device))
-        guard let row = rows.first else {
-            return AttestationError.refused("nonce_unknown", "this nonce was not issued to this device; ask for a new challenge")
-        }
-        if try row.optionalDate("used_at") != nil {
-            return AttestationError.refused("nonce_replayed", "this nonce was used already; ask for a new challenge")
-        }
-        if try row.date("expires_at") <= now {
-            return AttestationError.refused("nonce_expired", "this nonce expired (60 s); ask for a new challenge")
-        }
-        return nil
-    }
-
-    /// Marks the nonce used in one statement, so two submissions cannot both consume it.
-    /// Returns why it could not be used, or `nil` when it was fresh.
-    func consumeNonce(hash: String, device: DeviceID, now: Date) async throws -> ServiceError? {
-        let consumed = try await query(
-            """
-            UPDATE attestation_nonces SET used_at = $1
-            WHERE nonce_hash = $2 AND device_id = $3 AND used_at IS NULL AND expires_at > $1
-            RETURNING nonce_hash
-            """, .of(now), .text(hash), .of(device))
-        guard consumed.isEmpty else { return nil }
-        // Not spent by this statement: say why (a fresh-looking row means another spent it first).
-        return try await nonceRefusal(hash: hash, device: device, now: now)
-            ?? AttestationError.refused("nonce_replayed", "this nonce was used already; ask for a new challenge")
+    /// Forgets spent nonces that expired before `date`: they are refused as expired anyway.
+    func sweepSpentNonces(expiredBefore date: Date) async throws {
+        try await query("DELETE FROM spent_nonces WHERE expires_at < $1", .of(date))
     }
 
     func insertAttestation(

@@ -1,0 +1,146 @@
+import Crypto
+import Foundation
+import RampartModel
+import Synchronization
+
+/// Challenge nonces that carry their own proof: the service writes nothing when it issues
+/// one, and any node holding the same key can check it.
+///
+/// A nonce is 32 bytes, the size devices expect: when it expires (4 bytes, big-endian Unix
+/// seconds), 8 random bytes, and the first 20 bytes of HMAC-SHA256 over those and the
+/// device ID, under a key only the service has. So it cannot be forged, moved to another
+/// device, or stretched. What it cannot carry is whether it was used: the attestation that
+/// spends it records its MAC in `spent_nonces`, whose primary key lets it be spent once.
+///
+/// The key (``KeyCustody/attestationNonceKey()``) and the spent nonces:
+/// - on PostgreSQL the key is derived from the key-encryption key every node has, so a
+///   challenge from one node is answered at another, and spent nonces are rows of the
+///   shared `spent_nonces`, so one spent at one node is spent at all;
+/// - on SQLite, one process per file, the key is made at start and never stored, so a
+///   restart forgets outstanding challenges (their devices ask again); spent nonces need
+///   outlive neither and are kept in this process's memory, so no attestation writes its
+///   nonce to the file.
+struct AttestationNonces: Sendable {
+    /// How long a challenge nonce may be answered.
+    static let lifetime: TimeInterval = 60
+    /// Spent nonces are kept this long past their expiry before they are swept: more than
+    /// any clock difference between nodes, so no node takes a swept nonce as unexpired.
+    static let spentRetention: TimeInterval = 300
+    static let length = 32
+    static let macLength = 20
+    /// Where the MAC starts: after the expiry and the random bytes.
+    static let macOffset = 4 + 8
+
+    /// The key's bytes: `SymmetricKey` is not `Sendable`.
+    private let keyBytes: [UInt8]
+    private var key: SymmetricKey { SymmetricKey(data: keyBytes) }
+    private let sweep = SweepSchedule(interval: 60)
+    /// The spent nonces, when this process keeps them (SQLite); nil: the database does.
+    private let spentInMemory: SpentInMemory?
+
+    init(key: SymmetricKey, keepSpentInMemory: Bool) {
+        keyBytes = key.withUnsafeBytes { Array($0) }
+        spentInMemory = keepSpentInMemory ? SpentInMemory() : nil
+    }
+
+    /// A nonce for `device`, and when it expires (whole seconds).
+    func issue(for device: DeviceID, now: Date) -> (nonce: Data, expiresAt: Date) {
+        let expiry = UInt32((now.timeIntervalSince1970 + Self.lifetime).rounded(.up))
+        var body: [UInt8] = []
+        withUnsafeBytes(of: expiry.bigEndian) { body += $0 }
+        SymmetricKey(size: SymmetricKeySize(bitCount: 64)).withUnsafeBytes { body += $0 }
+        return (Data(body + mac(body[...], device: device)), Date(timeIntervalSince1970: TimeInterval(expiry)))
+    }
+
+    private func mac(_ body: ArraySlice<UInt8>, device: DeviceID) -> [UInt8] {
+        var hmac = HMAC<SHA256>(key: key)
+        hmac.update(data: body)
+        hmac.update(data: Array(device.hex.utf8))
+        return Array(hmac.finalize().prefix(Self.macLength))
+    }
+
+    /// A nonce this service issued to that device and that has not expired: what spending it takes.
+    struct Fresh: Sendable {
+        /// Its MAC in hex: the key of `spent_nonces`.
+        let tag: String
+        let expiresAt: Date
+    }
+
+    /// Checks that `nonce` is one this service issued to `device` and that it has not
+    /// expired; throws `nonce_unknown` or `nonce_expired` otherwise. Whether it was spent
+    /// is the issuing transaction's to find out.
+    func check(_ nonce: Data, device: DeviceID, now: Date) throws -> Fresh {
+        let bytes = Array(nonce)
+        guard bytes.count == Self.length,
+            Self.constantTimeEqual(mac(bytes[..<Self.macOffset], device: device), bytes[Self.macOffset...])
+        else {
+            throw AttestationError.refused("nonce_unknown", "this nonce was not issued to this device; ask for a new challenge")
+        }
+        let expiry = bytes[0..<4].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+        let expiresAt = Date(timeIntervalSince1970: TimeInterval(expiry))
+        guard now < expiresAt else {
+            throw AttestationError.refused(
+                "nonce_expired", "this nonce expired (\(Int(Self.lifetime)) s); ask for a new challenge")
+        }
+        return Fresh(tag: bytes[Self.macOffset...].hexString, expiresAt: expiresAt)
+    }
+
+    /// Compares two MACs without stopping at the first difference.
+    static func constantTimeEqual(_ a: [UInt8], _ b: ArraySlice<UInt8>) -> Bool {
+        guard a.count == b.count else { return false }
+        return zip(a, b).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
+    }
+
+    /// Where this process keeps spent nonces, spends `nonce` at once, before its evidence
+    /// is looked at: whatever the evidence, the nonce is gone. Throws `nonce_replayed` when
+    /// it was spent already. Where the database keeps them, does nothing: the issuing
+    /// transaction spends it (``spend(_:db:now:)``), and so does a refusal.
+    func spendUpfront(_ nonce: Fresh, now: Date) throws {
+        guard let spentInMemory else { return }
+        guard spentInMemory.spend(nonce, sweepingBefore: sweep.isDue(now: now) ? now : nil) else { throw Self.replayed }
+    }
+
+    /// Records `nonce` as spent in `db`, within the caller's transaction, and sweeps away
+    /// long-expired ones at most once a minute. False when it was spent already. Where this
+    /// process keeps spent nonces, ``spendUpfront(_:now:)`` spent it: true.
+    func spend(_ nonce: Fresh, db: any SQLExecutor, now: Date) async throws -> Bool {
+        guard spentInMemory == nil else { return true }
+        guard try await db.spendNonce(nonce) else { return false }
+        if sweep.isDue(now: now) {
+            try await db.sweepSpentNonces(expiredBefore: now.addingTimeInterval(-Self.spentRetention))
+        }
+        return true
+    }
+
+    static let replayed = AttestationError.refused("nonce_replayed", "this nonce was used already; ask for a new challenge")
+}
+
+/// Spent nonces by MAC, with when each expires.
+final class SpentInMemory: Sendable {
+    private let spent = Mutex<[String: Date]>([:])
+
+    func spend(_ nonce: AttestationNonces.Fresh, sweepingBefore date: Date?) -> Bool {
+        spent.withLock { spent in
+            if let date { spent = spent.filter { $0.value >= date } }
+            return spent.updateValue(nonce.expiresAt, forKey: nonce.tag) == nil
+        }
+    }
+
+    var count: Int { spent.withLock { $0.count } }
+}
+
+/// At most once per `interval`, across every task of the process.
+final class SweepSchedule: Sendable {
+    private let interval: TimeInterval
+    private let next = Mutex(Date.distantPast)
+
+    init(interval: TimeInterval) { self.interval = interval }
+
+    func isDue(now: Date) -> Bool {
+        next.withLock { next in
+            guard now >= next else { return false }
+            next = now.addingTimeInterval(interval)
+            return true
+        }
+    }
+}
