@@ -101,22 +101,21 @@ public struct ServicePKI: Sendable {
     }
 
     /// The tenant's issuing CA with the PEM chain above a certificate it issues
-    /// (tenant CA, intermediate), both read and encoded once per CA.
+    /// (tenant CA, intermediate), both read and encoded once per CA: each call reads only
+    /// which CA it is, and the whole row only the first time.
     func issuingChain(for tenant: TenantID, db: any SQLExecutor, now: Date) async throws -> Issuer {
         let rows = try await db.query(
             """
-            SELECT * FROM certificate_authorities WHERE tenant_id = $1 AND activates_at <= $2 AND not_after > $2
+            SELECT id FROM certificate_authorities WHERE tenant_id = $1 AND activates_at <= $2 AND not_after > $2
             ORDER BY activates_at DESC LIMIT 1
             """, .of(tenant), .of(now))
-        guard let row = rows.first else {
+        guard let id = try rows.first?.text("id") else {
             throw ServiceError(500, "tenant_ca_missing", "tenant \(tenant) has no active CA")
         }
-        return try issuer(from: row)
-    }
-
-    private func issuer(from row: SQLRow) throws -> Issuer {
-        let id = try row.text("id")
         if let cached = issuers.value(id) { return cached }
+        guard let row = try await db.query("SELECT * FROM certificate_authorities WHERE id = $1", .text(id)).first else {
+            throw ServiceError(500, "tenant_ca_missing", "tenant \(tenant)'s CA \(id) went away")
+        }
         let authority = try Self.authority(from: row, custody: custody)
         let issuer = Issuer(
             authority: authority, chainPEM: [authority.certificate.pemString, intermediate.certificate.pemString])
