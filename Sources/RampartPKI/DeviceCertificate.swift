@@ -121,7 +121,7 @@ extension CertificateAuthority {
     /// random bits). `Certificate.SerialNumber()` makes 20 random bytes, which take 21
     /// octets whenever the first has its top bit set.
     static func randomSerialNumber() -> [UInt8] {
-        var bytes = SymmetricKey(size: SymmetricKeySize(bitCount: 160)).withUnsafeBytes { Array($0) }
+        var bytes = RandomPool.bytes(20)
         bytes[0] = bytes[0] & 0x7f | 0x40
         return bytes
     }

@@ -48,7 +48,7 @@ struct AttestationNonces: Sendable {
         let expiry = UInt32((now.timeIntervalSince1970 + Self.lifetime).rounded(.up))
         var body: [UInt8] = []
         withUnsafeBytes(of: expiry.bigEndian) { body += $0 }
-        SymmetricKey(size: SymmetricKeySize(bitCount: 64)).withUnsafeBytes { body += $0 }
+        body += RandomPool.bytes(8)
         return (Data(body + mac(body[...], device: device)), Date(timeIntervalSince1970: TimeInterval(expiry)))
     }
 
