@@ -136,9 +136,16 @@ extension SQLExecutor {
     }
 
     /// The tenant that owns `device` and the identity it was claimed with, if it is claimed.
-    func claimedIdentity(of device: DeviceID) async throws -> (tenant: TenantID, processor: SecurityProcessorKind, certificatePEM: String)? {
+    /// The device's owner, security processor and registered identity, if it is claimed.
+    /// With `holdingClaim` (PostgreSQL), the row stays share-locked until the transaction
+    /// ends, so the claim cannot change before what is issued under it is committed; SQLite
+    /// has no row locks and needs none, its write transactions running one at a time.
+    func claimedIdentity(of device: DeviceID, holdingClaim: Bool = false) async throws
+        -> (tenant: TenantID, processor: SecurityProcessorKind, certificatePEM: String)?
+    {
         guard let row = try await query(
-            "SELECT tenant_id, security_processor, identity_certificate FROM devices WHERE id = $1 AND tenant_id IS NOT NULL",
+            "SELECT tenant_id, security_processor, identity_certificate FROM devices WHERE id = $1 AND tenant_id IS NOT NULL"
+                + (holdingClaim ? " FOR SHARE" : ""),
             .of(device)).first,
             let tenant = TenantID(try row.text("tenant_id")),
             let processor = SecurityProcessorKind(rawValue: try row.text("security_processor")),
