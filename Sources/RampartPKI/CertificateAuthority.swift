@@ -148,15 +148,18 @@ public struct CertificateAuthority: Sendable {
 
 /// RFC 7093 method 1: the leftmost 160 bits of SHA-256 over the public key bits.
 func keyIdentifier(of key: Certificate.PublicKey) -> ArraySlice<UInt8> {
-    ArraySlice(SHA256.hash(data: key.subjectPublicKeyInfoBytes).prefix(20))
+    keyIdentifier(ofKeyBits: key.subjectPublicKeyInfoBytes)
+}
+
+/// RFC 7093 method 1 over the subjectPublicKey BIT STRING's content.
+func keyIdentifier(ofKeyBits bits: some DataProtocol) -> ArraySlice<UInt8> {
+    ArraySlice(SHA256.hash(data: bits).prefix(20))
 }
 
 extension Certificate {
     /// The certificate's DER encoding.
     public var derBytes: [UInt8] {
-        var serializer = DER.Serializer()
-        try! serializer.serialize(self)
-        return serializer.serializedBytes
+        try! DER.encoded(self)
     }
 
     /// The certificate in PEM, ending with a newline so certificates concatenate into a bundle.

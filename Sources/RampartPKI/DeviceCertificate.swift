@@ -53,9 +53,9 @@ public struct ClientPublicKey: Sendable, Equatable {
         derRepresentation = Array(key.derRepresentation)
     }
 
-    /// RFC 7093 method 1, as ``keyIdentifier(of:)``: SHA-256 over the point, 160 bits.
+    /// RFC 7093 method 1 over the point, as for every other key Rampart certifies.
     var keyIdentifier: ArraySlice<UInt8> {
-        ArraySlice(SHA256.hash(data: derRepresentation[Self.prefix.count...]).prefix(20))
+        RampartPKI.keyIdentifier(ofKeyBits: derRepresentation[Self.prefix.count...])
     }
 }
 
@@ -134,29 +134,23 @@ struct DeviceCertificateForm: Sendable {
     static let version: [UInt8] = [0xa0, 0x03, 0x02, 0x01, 0x02]
     /// AlgorithmIdentifier ecdsa-with-SHA256 (RFC 5758: no parameters).
     static let ecdsaWithSHA256: [UInt8] = [0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02]
-    static let extensionsTag = ASN1Identifier(tagWithNumber: 3, tagClass: .contextSpecific)
     /// Critical basicConstraints (not a CA), critical keyUsage digitalSignature, extKeyUsage clientAuth.
     static let leadingExtensions: [UInt8] = {
-        var serializer = DER.Serializer()
         let extensions = try! Certificate.Extensions {
             Critical(BasicConstraints.notCertificateAuthority)
             Critical(KeyUsage(digitalSignature: true))
             try ExtendedKeyUsage([.clientAuth])
         }
-        for element in extensions { try! serializer.serialize(element) }
-        return serializer.serializedBytes
+        return extensions.flatMap { try! DER.encoded($0) }
     }()
 
     let issuerName: [UInt8]
     let authorityKeyIdentifier: [UInt8]
 
     init(issuer: Certificate, keyID: ArraySlice<UInt8>) {
-        var name = DER.Serializer()
-        try! name.serialize(issuer.subject)
-        issuerName = name.serializedBytes
-        var authority = DER.Serializer()
-        try! authority.serialize(Certificate.Extension(AuthorityKeyIdentifier(keyIdentifier: keyID), critical: false))
-        authorityKeyIdentifier = authority.serializedBytes
+        issuerName = try! DER.encoded(issuer.subject)
+        authorityKeyIdentifier = try! DER.encoded(
+            Certificate.Extension(AuthorityKeyIdentifier(keyIdentifier: keyID), critical: false))
     }
 }
 
