@@ -85,6 +85,15 @@ import X509
                 #expect(replay.status == .forbidden)
                 #expect(replay.error?.error == "nonce_replayed")
                 #expect(try await client.call(.get, "/metrics", token: nil).text.contains("rampart_refusals_total{code=\"nonce_replayed\"}"))
+
+                // Refused evidence spends its nonce too, on either engine: the good evidence after it is a replay.
+                let another = try await challenge(client, device.id)
+                var broken = try await device.evidence(nonce: another)
+                broken.signature = Data(count: 8).base64EncodedString()
+                let refused = try await client.call(.post, "/v1/attestation/evidence", token: nil, json: broken)
+                #expect(refused.error?.error == "evidence_malformed")
+                let after = try await client.call(.post, "/v1/attestation/evidence", token: nil, json: try await device.evidence(nonce: another))
+                #expect(after.error?.error == "nonce_replayed")
             }
         }
     }

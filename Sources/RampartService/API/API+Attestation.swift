@@ -61,9 +61,7 @@ extension API {
         } catch let refusal as ServiceError where !Self.nonceRefusals.contains(refusal.code) {
             // The nonce is spent by any evidence naming it, good or bad, so it cannot be
             // retried; and one spent before is the refusal the device hears.
-            guard try await database.transaction({ db in try await nonces.spend(fresh, db: db, now: now) }) else {
-                throw AttestationNonces.replayed
-            }
+            guard try await nonces.spendAfterRefusal(fresh, database: database, now: now) else { throw AttestationNonces.replayed }
             throw refusal
         }
     }

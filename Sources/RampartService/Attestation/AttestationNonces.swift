@@ -94,7 +94,8 @@ struct AttestationNonces: Sendable {
     /// Where this process keeps spent nonces, spends `nonce` at once, before its evidence
     /// is looked at: whatever the evidence, the nonce is gone. Throws `nonce_replayed` when
     /// it was spent already. Where the database keeps them, does nothing: the issuing
-    /// transaction spends it (``spend(_:db:now:)``), and so does a refusal.
+    /// transaction spends it (``spend(_:db:now:)``), and so does a refusal
+    /// (``spendAfterRefusal(_:database:now:)``).
     func spendUpfront(_ nonce: Fresh, now: Date) throws {
         guard let spentInMemory else { return }
         guard spentInMemory.spend(nonce, sweepingBefore: sweep.isDue(now: now) ? now : nil) else { throw Self.replayed }
@@ -110,6 +111,15 @@ struct AttestationNonces: Sendable {
             try await db.sweepSpentNonces(expiredBefore: now.addingTimeInterval(-Self.spentRetention))
         }
         return true
+    }
+
+    /// After a refusal, which rolled the issuing transaction back, spends `nonce` in a
+    /// transaction of its own where the database keeps spent nonces; where this process
+    /// keeps them, ``spendUpfront(_:now:)`` spent it already and nothing is opened. False
+    /// when it had been spent before.
+    func spendAfterRefusal(_ nonce: Fresh, database: any Database, now: Date) async throws -> Bool {
+        guard spentInMemory == nil else { return true }
+        return try await database.transaction { db in try await spend(nonce, db: db, now: now) }
     }
 
     static let replayed = AttestationError.refused("nonce_replayed", "this nonce was used already; ask for a new challenge")
