@@ -12,38 +12,51 @@ extension Sequence<UInt8> {
 private func hexEncoded(_ bytes: UnsafeBufferPointer<UInt8>) -> String {
     String(unsafeUninitializedCapacity: bytes.count * 2) { text in
         for (index, byte) in bytes.enumerated() {
-            text[2 * index] = hexDigits[Int(byte >> 4)]
-            text[2 * index + 1] = hexDigits[Int(byte & 0x0f)]
+            text[2 * index] = lowercaseHexDigit(byte >> 4)
+            text[2 * index + 1] = lowercaseHexDigit(byte & 0x0f)
         }
         return bytes.count * 2
     }
 }
 
-/// ASCII `0`–`9`, `a`–`f`.
-private let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
-
 extension Array where Element == UInt8 {
     /// Bytes from hexadecimal (either case); `nil` for an odd length or a non-hex digit.
     public init?(hexString text: some StringProtocol) {
-        guard text.utf8.count.isMultiple(of: 2) else { return nil }
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(text.utf8.count / 2)
-        var high: UInt8?
-        for character in text.utf8 {
-            let value: UInt8
-            switch character {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): value = character - UInt8(ascii: "0")
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): value = character - UInt8(ascii: "a") + 10
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): value = character - UInt8(ascii: "A") + 10
-            default: return nil
-            }
-            if let first = high {
-                bytes.append(first << 4 | value)
-                high = nil
-            } else {
-                high = value
+        var text = String(text)
+        guard let bytes = text.withUTF8({ Self.hexDecoded($0) }) else { return nil }
+        self = bytes
+    }
+
+    /// One pass over the UTF-8 bytes: generic iteration over `StringProtocol` across
+    /// modules costs a call per character.
+    private static func hexDecoded(_ utf8: UnsafeBufferPointer<UInt8>) -> [UInt8]? {
+        guard utf8.count.isMultiple(of: 2) else { return nil }
+        var valid = true
+        let bytes = [UInt8](unsafeUninitializedCapacity: utf8.count / 2) { out, initialized in
+            for index in 0..<utf8.count / 2 {
+                guard let high = hexValue(utf8[2 * index]), let low = hexValue(utf8[2 * index + 1]) else {
+                    valid = false
+                    break
+                }
+                out[index] = high << 4 | low
+                initialized = index + 1
             }
         }
-        self = bytes
+        return valid ? bytes : nil
+    }
+}
+
+/// The lowercase hexadecimal digit of a value below 16.
+@inline(__always) func lowercaseHexDigit(_ nibble: UInt8) -> UInt8 {
+    nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10
+}
+
+/// The value of one hexadecimal digit of either case, or nil.
+@inline(__always) func hexValue(_ character: UInt8) -> UInt8? {
+    switch character {
+    case UInt8(ascii: "0")...UInt8(ascii: "9"): character - UInt8(ascii: "0")
+    case UInt8(ascii: "a")...UInt8(ascii: "f"): character - UInt8(ascii: "a") + 10
+    case UInt8(ascii: "A")...UInt8(ascii: "F"): character - UInt8(ascii: "A") + 10
+    default: nil
     }
 }

@@ -19,11 +19,11 @@ extension EntityID {
 
     /// Parses an identifier, or returns `nil` when `text` is not a UUID.
     public init?(_ text: String) {
-        guard let uuid = UUID(uuidString: text) else { return nil }
+        guard let uuid = UUIDText.parse(text) else { return nil }
         self.init(uuid: uuid)
     }
 
-    public var description: String { uuid.uuidString.lowercased() }
+    public var description: String { UUIDText.lowercase(uuid) }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
@@ -84,8 +84,14 @@ public struct DeviceID: Hashable, Codable, Sendable, CustomStringConvertible, Co
     public let hex: String
 
     public init?(_ text: String) {
+        guard text.utf8.count == 64 else { return nil }
+        let isLowerHex = text.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }
+        if isLowerHex {
+            hex = text
+            return
+        }
         let lower = text.lowercased()
-        guard lower.count == 64, lower.utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }) else {
+        guard lower.utf8.count == 64, lower.utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }) else {
             return nil
         }
         hex = lower
@@ -126,4 +132,58 @@ public struct ComponentID: EntityID {
 public struct ImageID: EntityID {
     public let uuid: UUID
     public init(uuid: UUID) { self.uuid = uuid }
+}
+
+/// The text form of UUIDs, written and read in one pass over bytes: Foundation's
+/// `uuidString` and `UUID(uuidString:)` cost microseconds each, and identifiers are bound
+/// to and read from every SQL statement.
+enum UUIDText {
+    /// `8-4-4-4-12` lowercase hexadecimal digits.
+    static func lowercase(_ uuid: UUID) -> String {
+        withUnsafeBytes(of: uuid.uuid) { bytes in
+            String(unsafeUninitializedCapacity: 36) { text in
+                var out = 0
+                for (index, byte) in bytes.enumerated() {
+                    if index == 4 || index == 6 || index == 8 || index == 10 {
+                        text[out] = UInt8(ascii: "-")
+                        out += 1
+                    }
+                    text[out] = lowercaseHexDigit(byte >> 4)
+                    text[out + 1] = lowercaseHexDigit(byte & 0x0f)
+                    out += 2
+                }
+                return out
+            }
+        }
+    }
+
+    /// The UUID in `text`, `8-4-4-4-12` hexadecimal digits of either case; nil otherwise
+    /// (what `UUID(uuidString:)` accepts).
+    static func parse(_ text: String) -> UUID? {
+        var text = text
+        return text.withUTF8 { utf8 -> UUID? in
+            guard utf8.count == 36 else { return nil }
+            var bytes = (
+                UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0),
+                UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0)
+            )
+            let complete = withUnsafeMutableBytes(of: &bytes) { out -> Bool in
+                var index = 0
+                var written = 0
+                while index < 36 {
+                    if index == 8 || index == 13 || index == 18 || index == 23 {
+                        guard utf8[index] == UInt8(ascii: "-") else { return false }
+                        index += 1
+                        continue
+                    }
+                    guard let high = hexValue(utf8[index]), let low = hexValue(utf8[index + 1]) else { return false }
+                    out[written] = high << 4 | low
+                    written += 1
+                    index += 2
+                }
+                return written == 16
+            }
+            return complete ? UUID(uuid: bytes) : nil
+        }
+    }
 }
