@@ -41,7 +41,7 @@ public struct ClientPublicKey: Sendable, Equatable {
     public init(derRepresentation bytes: some DataProtocol) throws {
         let bytes = Array(bytes)
         guard bytes.count == Self.prefix.count + 65, bytes.starts(with: Self.prefix), bytes[Self.prefix.count] == 0x04,
-            (try? P256.Signing.PublicKey(derRepresentation: bytes)) != nil
+            (try? P256.Signing.PublicKey(x963Representation: bytes[Self.prefix.count...])) != nil
         else {
             throw PKIError(
                 code: "invalid_client_key", message: "not a DER SubjectPublicKeyInfo of a P-256 point in uncompressed form")

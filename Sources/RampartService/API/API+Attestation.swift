@@ -48,7 +48,7 @@ extension API {
     public func attest(_ evidence: AttestationEvidence, recovery: Bool = false) async throws -> AttestationResult {
         let now = now()
         guard let payloadBytes = Data(base64Encoded: evidence.payload),
-            let claimed = try? JSONDecoder.rampart.decode(AttestationPayload.self, from: payloadBytes),
+            let claimed = try? AttestationPayload.decode(json: payloadBytes),
             let nonce = Data(base64Encoded: claimed.nonce)
         else { throw AttestationError.malformed("payload is not base64 of an AttestationPayload with a base64 nonce") }
         // A nonce this service did not issue to this device, or an expired one, is the
@@ -101,9 +101,9 @@ extension API {
     /// The refusals about the nonce itself.
     static let nonceRefusals: Set<String> = ["nonce_unknown", "nonce_replayed", "nonce_expired"]
 
-    /// In one transaction: spends the nonce, reads the claim, verifies the evidence against
-    /// the registered identity, checks the reference values and issues the certificate from
-    /// the claiming tenant's CA.
+    /// In one transaction: spends the nonce, reads the claim with the owner's issuing CA and
+    /// the runtime's release (one statement), verifies the evidence against the registered
+    /// identity, checks the reference values and issues the certificate from that CA.
     ///
     /// The verification runs inside the transaction, so the claim it was checked against is
     /// the one the certificate is issued under (held, on PostgreSQL, until the commit)
@@ -115,7 +115,13 @@ extension API {
     ) async throws -> AttestationResult {
         try await database.transaction { db -> AttestationResult in
             guard try await nonces.spend(nonce, db: db, now: now) else { throw AttestationNonces.replayed }
-            guard let claim = try await db.claimedIdentity(of: claimed.deviceId, holdingClaim: database.engine == .postgres) else {
+            // The runtime the payload claims (the verifier holds it to what was certified or
+            // quoted), so its release is read with the claim, before the verification.
+            let claimedRuntime = claimed.measurements.first.flatMap { [UInt8](hexString: $0.sha256) }?.hexString ?? ""
+            guard
+                let claim = try await db.claimForIssuing(
+                    of: claimed.deviceId, runtime: claimedRuntime, now: now, holdingClaim: database.engine == .postgres)
+            else {
                 throw AttestationError.refused(
                     "device_not_claimed", "device \(claimed.deviceId) is not claimed by any tenant; claim it first")
             }
@@ -125,12 +131,12 @@ extension API {
             let payload = verified.payload
             let device = payload.deviceId
             // Reference values: the measured runtime must be a release the service trusts.
-            let release = try await db.release(measurement: verified.runtime.hexString).flatMap {
-                $0.version == payload.softwareVersion ? $0 : nil
+            let release = claim.release.flatMap {
+                $0.measurement == verified.runtime.hexString && $0.version == payload.softwareVersion ? $0 : nil
             }
             let softwareRefusal = Self.softwareRefusal(release, payload: payload, runtime: verified.runtime)
             if let softwareRefusal, !recovery { throw softwareRefusal }
-            let issuer = try await pki.issuingChain(for: claim.tenant, db: db, now: now)
+            let issuer = try await pki.issuer(id: claim.issuingCA, tenant: claim.tenant, db: db)
             let result = DiceTcbInfo(
                 vendor: "Rampart", model: "rampartd", version: payload.softwareVersion,
                 securityVersion: release?.securityVersion ?? 0, layer: 1,

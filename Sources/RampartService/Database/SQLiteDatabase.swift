@@ -172,12 +172,13 @@ final class SQLiteConnection: @unchecked Sendable {
             guard status == SQLITE_OK else { throw failure(status, sql) }
         }
         var rows: [SQLRow] = []
+        let columns = sqlite3_column_count(statement)
         while true {
             let status = sqlite3_step(statement)
             if status == SQLITE_DONE { break }
             guard status == SQLITE_ROW else { throw failure(status, sql) }
-            var values: [String: SQLValue] = [:]
-            for column in 0..<sqlite3_column_count(statement) {
+            var values: [String: SQLValue] = Dictionary(minimumCapacity: Int(columns))
+            for column in 0..<columns {
                 let name = String(cString: sqlite3_column_name(statement, column))
                 switch sqlite3_column_type(statement, column) {
                 case SQLITE_INTEGER: values[name] = .int(sqlite3_column_int64(statement, column))

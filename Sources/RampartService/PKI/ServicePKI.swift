@@ -109,9 +109,12 @@ public struct ServicePKI: Sendable {
             SELECT id FROM certificate_authorities WHERE tenant_id = $1 AND activates_at <= $2 AND not_after > $2
             ORDER BY activates_at DESC LIMIT 1
             """, .of(tenant), .of(now))
-        guard let id = try rows.first?.text("id") else {
-            throw ServiceError(500, "tenant_ca_missing", "tenant \(tenant) has no active CA")
-        }
+        return try await issuer(id: try rows.first?.text("id"), tenant: tenant, db: db)
+    }
+
+    /// The issuing CA with row ID `id` (of `tenant`), read and encoded once.
+    func issuer(id: String?, tenant: TenantID, db: any SQLExecutor) async throws -> Issuer {
+        guard let id else { throw ServiceError(500, "tenant_ca_missing", "tenant \(tenant) has no active CA") }
         if let cached = issuers.value(id) { return cached }
         guard let row = try await db.query("SELECT * FROM certificate_authorities WHERE id = $1", .text(id)).first else {
             throw ServiceError(500, "tenant_ca_missing", "tenant \(tenant)'s CA \(id) went away")

@@ -135,23 +135,34 @@ extension SQLExecutor {
         return !rows.isEmpty
     }
 
-    /// The tenant that owns `device` and the identity it was claimed with, if it is claimed.
-    /// The device's owner, security processor and registered identity, if it is claimed.
-    /// With `holdingClaim` (PostgreSQL), the row stays share-locked until the transaction
-    /// ends, so the claim cannot change before what is issued under it is committed; SQLite
-    /// has no row locks and needs none, its write transactions running one at a time.
-    func claimedIdentity(of device: DeviceID, holdingClaim: Bool = false) async throws
-        -> (tenant: TenantID, processor: SecurityProcessorKind, certificatePEM: String)?
-    {
+    /// Everything issuing under `device`'s claim reads, in one statement: the claim (owner,
+    /// security processor, registered identity), the owner's issuing CA at `now`, and the
+    /// system software release whose measurement is `runtime` (lowercase hex). Nil when the
+    /// device is not claimed.
+    ///
+    /// With `holdingClaim` (PostgreSQL), the device row stays share-locked until the
+    /// transaction ends, so the claim cannot change before what is issued under it is
+    /// committed; SQLite has no row locks and needs none, its write transactions running one
+    /// at a time.
+    func claimForIssuing(of device: DeviceID, runtime: String, now: Date, holdingClaim: Bool) async throws -> ClaimForIssuing? {
         guard let row = try await query(
-            "SELECT tenant_id, security_processor, identity_certificate FROM devices WHERE id = $1 AND tenant_id IS NOT NULL"
-                + (holdingClaim ? " FOR SHARE" : ""),
-            .of(device)).first,
+            """
+            SELECT d.tenant_id, d.security_processor, d.identity_certificate,
+                (SELECT c.id FROM certificate_authorities c WHERE c.tenant_id = d.tenant_id AND c.activates_at <= $2 AND c.not_after > $2
+                 ORDER BY c.activates_at DESC LIMIT 1) AS issuing_ca,
+                r.version, r.measurement, r.feed, r.security_version, r.published_at, r.revoked_at, r.revocation_reason, r.image_id
+            FROM devices d LEFT JOIN system_software_releases r ON r.measurement = $3
+            WHERE d.id = $1 AND d.tenant_id IS NOT NULL
+            """ + (holdingClaim ? " FOR SHARE OF d" : ""),
+            .of(device), .of(now), .text(runtime)).first,
             let tenant = TenantID(try row.text("tenant_id")),
             let processor = SecurityProcessorKind(rawValue: try row.text("security_processor")),
             let pem = try row.optionalText("identity_certificate")
         else { return nil }
-        return (tenant, processor, pem)
+        let release = try row.optionalText("version") == nil ? nil : try SystemSoftwareRelease(row: row)
+        return ClaimForIssuing(
+            tenant: tenant, processor: processor, certificatePEM: pem, issuingCA: try row.optionalText("issuing_ca"),
+            release: release)
     }
 
     func owner(of device: DeviceID) async throws -> TenantID? {
@@ -234,4 +245,16 @@ extension MaintenanceWindow {
         else { return nil }
         self.init(startUTC: String(format: "%02d:%02d", Int(start) / 60, Int(start) % 60), durationMinutes: Int(duration))
     }
+}
+
+/// What ``SQLExecutor/claimForIssuing(of:runtime:now:holdingClaim:)`` reads.
+struct ClaimForIssuing {
+    let tenant: TenantID
+    let processor: SecurityProcessorKind
+    /// The identity registered at the claim, PEM.
+    let certificatePEM: String
+    /// The row ID of the owner's issuing CA; nil if it has none (which is a fault).
+    let issuingCA: String?
+    /// The release with the runtime's measurement, if there is one.
+    let release: SystemSoftwareRelease?
 }

@@ -25,11 +25,6 @@ extension SQLExecutor {
             .map(SystemSoftwareRelease.init(row:))
     }
 
-    func release(measurement: String) async throws -> SystemSoftwareRelease? {
-        try await query("SELECT * FROM system_software_releases WHERE measurement = $1", .text(measurement)).first
-            .map(SystemSoftwareRelease.init(row:))
-    }
-
     /// Gives a reference-only release its signed package; false when it has one already.
     func attachPackage(_ image: ImageID, toRelease version: String) async throws -> Bool {
         try await query(
