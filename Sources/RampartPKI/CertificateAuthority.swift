@@ -13,6 +13,9 @@ public import X509
 public struct CertificateAuthority: Sendable {
     public let certificate: Certificate
     public let privateKey: Certificate.PrivateKey
+    /// The same key as swift-crypto's, to sign device certificates without the X509 layer.
+    private let signer: Signer
+    var signingKey: P256.Signing.PrivateKey { signer.key }
     /// The identifier of the CA's key, for the AuthorityKeyIdentifier of what it issues:
     /// its own certificate's SubjectKeyIdentifier, worked out once.
     private let keyID: ArraySlice<UInt8>
@@ -22,6 +25,7 @@ public struct CertificateAuthority: Sendable {
     public init(certificate: Certificate, privateKey: P256.Signing.PrivateKey) {
         self.certificate = certificate
         self.privateKey = Certificate.PrivateKey(privateKey)
+        signer = Signer(key: privateKey)
         keyID = Self.keyID(of: certificate)
         deviceCertificateForm = DeviceCertificateForm(issuer: certificate, keyID: keyID)
     }
@@ -43,7 +47,9 @@ public struct CertificateAuthority: Sendable {
             throw PKIError.invalidPEM("CA certificate")
         }
         do {
-            privateKey = Certificate.PrivateKey(try P256.Signing.PrivateKey(pemRepresentation: privateKeyPEM))
+            let key = try P256.Signing.PrivateKey(pemRepresentation: privateKeyPEM)
+            signer = Signer(key: key)
+            privateKey = Certificate.PrivateKey(key)
         } catch {
             throw PKIError.invalidPEM("CA private key")
         }
@@ -246,4 +252,12 @@ public enum SigningNames {
     public static let systemSoftwareSigning = "Rampart System Software Signing"
     /// The key that signs a tenant's TUF root metadata; devices check this name.
     public static func updateRoot(_ tenant: TenantID) -> String { "Rampart Update Root \(tenant)" }
+}
+
+/// A CA's P-256 key as swift-crypto holds it. `@unchecked Sendable`: it is never mutated,
+/// and BoringSSL signs with one key from many threads at once (swift-certificates'
+/// `Certificate.PrivateKey`, which is `Sendable`, shares it the same way).
+private final class Signer: @unchecked Sendable {
+    let key: P256.Signing.PrivateKey
+    init(key: P256.Signing.PrivateKey) { self.key = key }
 }

@@ -77,10 +77,6 @@ extension CertificateAuthority {
         let notBefore = UTCSeconds(now.addingTimeInterval(-Lifetime.clockSkew))
         let notAfter = UTCSeconds(
             min(lifetime.map { now.addingTimeInterval($0) } ?? Lifetime.device.end(from: now), certificate.notValidAfter))
-        let subject = try DistinguishedName {
-            OrganizationName("Rampart device")
-            CommonName(deviceID)
-        }
         // Each part is encoded on its own and wrapped once its length is known: swift-asn1's
         // serializer guesses a one-byte length and moves the content byte by byte when the
         // guess is wrong, which every node here over 127 bytes would pay.
@@ -100,14 +96,14 @@ extension CertificateAuthority {
         tbsContent += DeviceCertificateForm.ecdsaWithSHA256
         tbsContent += form.issuerName
         DER.appendNode(tag: 0x30, content: validity.serializedBytes, to: &tbsContent)
-        tbsContent += try DER.encoded(subject)
+        DeviceCertificateForm.appendSubject(deviceID: deviceID, to: &tbsContent)
         tbsContent += publicKey.derRepresentation
         var explicitExtensions: [UInt8] = []
         DER.appendNode(tag: 0x30, content: extensions, to: &explicitExtensions)
         DER.appendNode(tag: 0xa3, content: explicitExtensions, to: &tbsContent)
         var tbs: [UInt8] = []
         DER.appendNode(tag: 0x30, content: tbsContent, to: &tbs)
-        let signature = try privateKey.sign(bytes: tbs, signatureAlgorithm: .ecdsaWithSHA256).rawRepresentation
+        let signature = ECDSASignatureDER.encode(raw: try signingKey.signature(for: SHA256.hash(data: tbs)).rawRepresentation)
         var certificateContent = tbs
         certificateContent += DeviceCertificateForm.ecdsaWithSHA256
         DER.appendNode(tag: 0x03, content: [0] + signature, to: &certificateContent)
@@ -143,6 +139,21 @@ struct DeviceCertificateForm: Sendable {
         }
         return extensions.flatMap { try! DER.encoded($0) }
     }()
+
+    /// The subject's first RDN: O = "Rampart device", a UTF8String.
+    static let organization: [UInt8] = [0x31, 0x17, 0x30, 0x15, 0x06, 0x03, 0x55, 0x04, 0x0a, 0x0c, 0x0e] + Array("Rampart device".utf8)
+
+    /// The subject name, O = "Rampart device", CN = the device ID (UTF8String), as
+    /// swift-certificates' `DistinguishedName` builder writes it.
+    static func appendSubject(deviceID: String, to bytes: inout [UInt8]) {
+        var commonName = [0x06, 0x03, 0x55, 0x04, 0x03] as [UInt8]
+        DER.appendNode(tag: 0x0c, content: Array(deviceID.utf8), to: &commonName)
+        var attribute: [UInt8] = []
+        DER.appendNode(tag: 0x30, content: commonName, to: &attribute)
+        var name = organization
+        DER.appendNode(tag: 0x31, content: attribute, to: &name)
+        DER.appendNode(tag: 0x30, content: name, to: &bytes)
+    }
 
     let issuerName: [UInt8]
     let authorityKeyIdentifier: [UInt8]
@@ -216,5 +227,54 @@ extension DER {
         var serializer = DER.Serializer()
         try serializer.serialize(node)
         return serializer.serializedBytes
+    }
+}
+
+/// ECDSA signatures between their DER form (`Ecdsa-Sig-Value`, RFC 3279: a SEQUENCE of two
+/// INTEGERs) and their raw form (r and s, 32 bytes each, for P-256), without swift-crypto's
+/// ASN.1 layer: both directions sit on attestation's path.
+public enum ECDSASignatureDER {
+    /// The DER of the raw P-256 signature `raw` (64 bytes): minimal INTEGERs, as BoringSSL
+    /// and swift-crypto write them.
+    public static func encode(raw: some Collection<UInt8>) -> [UInt8] {
+        precondition(raw.count == 64, "a P-256 signature is r and s, 32 bytes each")
+        let bytes = Array(raw)
+        var content: [UInt8] = []
+        content.reserveCapacity(70)
+        for half in [bytes[0..<32], bytes[32..<64]] {
+            var magnitude = half.drop { $0 == 0 }
+            if magnitude.isEmpty { magnitude = half.suffix(1) }
+            let integer = (magnitude.first! >= 0x80 ? [0] : []) + Array(magnitude)
+            DER.appendNode(tag: 0x02, content: integer, to: &content)
+        }
+        var der: [UInt8] = []
+        DER.appendNode(tag: 0x30, content: content, to: &der)
+        return der
+    }
+
+    /// The raw form (64 bytes) of a P-256 signature in strict DER, or nil for anything else:
+    /// another length form, a non-minimal or negative INTEGER, one wider than 32 bytes,
+    /// trailing bytes. Callers leave what this refuses to swift-crypto's parser.
+    public static func raw(der: some Collection<UInt8>) -> [UInt8]? {
+        let bytes = Array(der)
+        guard bytes.count >= 8, bytes[0] == 0x30, bytes[1] < 0x80, Int(bytes[1]) == bytes.count - 2 else { return nil }
+        var raw = [UInt8](repeating: 0, count: 64)
+        var index = 2
+        for half in 0..<2 {
+            guard index + 2 <= bytes.count, bytes[index] == 0x02 else { return nil }
+            let length = Int(bytes[index + 1])
+            let start = index + 2
+            guard length >= 1, length <= 33, start + length <= bytes.count else { return nil }
+            let integer = bytes[start..<start + length]
+            // Positive and minimal: no sign bit; a leading zero only before a set sign bit.
+            guard integer.first! < 0x80 else { return nil }
+            if length > 1, integer.first! == 0, integer[start + 1] < 0x80 { return nil }
+            let magnitude = integer.first! == 0 && length > 1 ? integer.dropFirst() : integer
+            guard magnitude.count <= 32 else { return nil }
+            let end = 32 * (half + 1)
+            raw.replaceSubrange(end - magnitude.count..<end, with: magnitude)
+            index = start + length
+        }
+        return index == bytes.count ? raw : nil
     }
 }

@@ -182,4 +182,46 @@ import X509
             }
         }
     }
+
+    /// Our ECDSA DER both ways agrees with swift-crypto's: the encoder on every signature,
+    /// the strict reader wherever it takes the bytes at all, across every one-byte edit.
+    @Test func ecdsaSignatureDERAgreesWithSwiftCrypto() throws {
+        let key = P256.Signing.PrivateKey()
+        var raws = (0..<300).map { _ in Array(try! key.signature(for: Data([1, 2, 3])).rawRepresentation) }
+        // Leading zero bytes, a set top bit, both halves short, a zero half.
+        let high = [UInt8](repeating: 0x80, count: 32)
+        let short = [UInt8](repeating: 0, count: 31) + [0x05]
+        let zeroLed = [0x00, 0x00, 0x7f] + [UInt8](repeating: 0x11, count: 29)
+        raws += [high + short, short + high, zeroLed + zeroLed, [UInt8](repeating: 0, count: 32) + high]
+        for raw in raws {
+            let reference = Array(try P256.Signing.ECDSASignature(rawRepresentation: raw).derRepresentation)
+            #expect(ECDSASignatureDER.encode(raw: raw) == reference)
+            #expect(ECDSASignatureDER.raw(der: reference) == raw)
+        }
+        var taken = 0
+        for der in raws.prefix(3).map({ Array(try! P256.Signing.ECDSASignature(rawRepresentation: $0).derRepresentation) }) {
+            var edits: [[UInt8]] = []
+            for position in der.indices {
+                for replacement: UInt8 in [0x00, 0x01, 0x02, 0x1f, 0x20, 0x21, 0x30, 0x7f, 0x80, 0x81, 0xff] where replacement != der[position] {
+                    var edited = der
+                    edited[position] = replacement
+                    edits.append(edited)
+                }
+                var deleted = der
+                deleted.remove(at: position)
+                edits.append(deleted)
+                var doubled = der
+                doubled.insert(der[position], at: position)
+                edits.append(doubled)
+            }
+            edits += [[], der + [0], [0x30, 0x81, UInt8(der.count - 2)] + der.dropFirst(2)]
+            for edited in edits {
+                guard let ours = ECDSASignatureDER.raw(der: edited) else { continue }
+                taken += 1
+                let theirs = try? P256.Signing.ECDSASignature(derRepresentation: edited)
+                #expect(theirs.map { Array($0.rawRepresentation) } == ours, "\(edited.hexString)")
+            }
+        }
+        #expect(taken > 100)
+    }
 }

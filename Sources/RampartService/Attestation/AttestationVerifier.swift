@@ -37,7 +37,8 @@ struct AttestationVerifier: Sendable {
     /// - Parameters: `payloadBytes` and `payload`: the evidence's payload, decoded once by the caller.
     func verify(_ evidence: AttestationEvidence, payloadBytes: Data, payload: AttestationPayload, now: Date) throws -> Verified {
         guard let signatureBytes = Data(base64Encoded: evidence.signature),
-            let signature = try? P256.Signing.ECDSASignature(derRepresentation: signatureBytes)
+            let signature = try? ECDSASignatureDER.raw(der: signatureBytes).map(P256.Signing.ECDSASignature.init(rawRepresentation:))
+                ?? P256.Signing.ECDSASignature(derRepresentation: signatureBytes)
         else { throw AttestationError.malformed("signature is not a base64 DER ECDSA signature") }
         let digests = try payload.measurements.map { component -> [UInt8] in
             guard component.sha256.utf8.count == 64, let bytes = [UInt8](hexString: component.sha256) else {
