@@ -76,6 +76,22 @@ import Testing
     }
 
     /// Kept in memory (SQLite), a nonce is spent once; the sweep forgets only expired ones.
+    /// The nonce MAC is HMAC-SHA256 computed by hand from prepared key blocks: it must be
+    /// swift-crypto's HMAC for keys shorter than, as long as and longer than a block.
+    @Test func keyedHMACIsHMAC() {
+        for keyLength in [0, 1, 32, 63, 64, 65, 200] {
+            let key = SymmetricKey(data: (0..<keyLength).map { _ in UInt8.random(in: 0...255) })
+            let keyed = KeyedHMAC(key: key)
+            for length in [0, 1, 12, 55, 56, 64, 76, 300] {
+                let first = (0..<length).map { _ in UInt8.random(in: 0...255) }
+                let second = Array("device".utf8)
+                let ours = first.withUnsafeBytes { a in second.withUnsafeBytes { b in keyed.authenticationCode(a, b) } }
+                let theirs = HMAC<SHA256>.authenticationCode(for: first + second, using: key)
+                #expect(Array(ours) == Array(theirs), "key \(keyLength) bytes, message \(length) + 6 bytes")
+            }
+        }
+    }
+
     @Test func spentInMemoryOnce() {
         let spent = SpentInMemory()
         let first = AttestationNonces.Fresh(tag: "a", expiresAt: now.addingTimeInterval(60))

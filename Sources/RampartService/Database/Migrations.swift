@@ -290,6 +290,7 @@ enum Schema {
             try await db.query(
                 "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)"
             )
+            return ()
         }
         var applied: [Migration] = []
         for migration in migrations {
