@@ -198,7 +198,7 @@ let package = Package(
             name: "RampartTestSupport",
             dependencies: ["RampartCLI", "RampartDevice", "RampartPKI", "RampartModel", .product(name: "Crypto", package: "swift-crypto")],
             path: "Tests/Support", swiftSettings: upcoming),
-        .testTarget(name: "RampartModelTests", dependencies: ["RampartModel"], swiftSettings: upcoming),
+        .testTarget(name: "RampartModelTests", dependencies: ["RampartModel", "RampartTestSupport"], swiftSettings: upcoming),
         .testTarget(
             name: "RampartImageTests",
             dependencies: [
@@ -227,7 +227,10 @@ let package = Package(
         ),
         .testTarget(
             name: "RampartPKITests",
-            dependencies: ["RampartPKI", .product(name: "X509", package: "swift-certificates"), .product(name: "SwiftASN1", package: "swift-asn1")],
+            dependencies: [
+                "RampartPKI", "RampartTestSupport", .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ],
             swiftSettings: upcoming
         ),
         .testTarget(

@@ -1,5 +1,6 @@
 import Foundation
 import RampartModel
+import RampartTestSupport
 import Testing
 
 @Suite struct IdentifierTests {
@@ -36,19 +37,12 @@ import Testing
             #expect(TenantID(uuid.uuidString)?.uuid == uuid)
         }
         let good = Array("3F2504E0-4f89-11D3-9A0C-0305E82C3301".utf8)
-        var candidates = ["", "-", String(repeating: "0", count: 36), "3f2504e04f8911d39a0c0305e82c3301", "3f2504e0-4f89-11d3-9a0c-0305e82c3301 "]
-        // Every single-byte change of a valid UUID: digits, hyphens, other ASCII, non-ASCII.
-        let replacements = Array("0aF-gG -\u{7f}".utf8) + [0xc3, 0x80, 0x00]
-        for position in good.indices {
-            for replacement in replacements {
-                var edited = good
-                edited[position] = replacement
-                candidates.append(String(decoding: edited, as: UTF8.self))
+        // Every one-byte change of a valid UUID (digits, hyphens, other ASCII, non-ASCII),
+        // deletion and doubling.
+        let candidates = ["", "-", String(repeating: "0", count: 36), "3f2504e04f8911d39a0c0305e82c3301", "3f2504e0-4f89-11d3-9a0c-0305e82c3301 "]
+            + oneByteEdits(of: good, replacements: Array("0aF-gG -\u{7f}".utf8) + [0xc3, 0x80, 0x00]).map {
+                String(decoding: $0, as: UTF8.self)
             }
-            var shorter = good
-            shorter.remove(at: position)
-            candidates.append(String(decoding: shorter, as: UTF8.self))
-        }
         // Foundation reads like sscanf: it also takes a digit group one short, a space or a
         // minus sign in place of a digit. We take exactly 8-4-4-4-12 hexadecimal digits.
         let hyphens = [8, 13, 18, 23]
