@@ -85,10 +85,9 @@ extension CertificateAuthority {
         try notAfter.serialize(into: &validity)
         var extensions: [UInt8] = []
         extensions += DeviceCertificateForm.leadingExtensions
-        extensions += try DER.encoded(
-            Certificate.Extension(SubjectKeyIdentifier(keyIdentifier: publicKey.keyIdentifier), critical: false))
+        DeviceCertificateForm.appendSubjectKeyIdentifier(publicKey.keyIdentifier, to: &extensions)
         extensions += form.authorityKeyIdentifier
-        extensions += try DER.encoded(attestation.certificateExtension())
+        extensions += attestation.extensionDER()
         var tbsContent: [UInt8] = []
         tbsContent.reserveCapacity(640)
         tbsContent += DeviceCertificateForm.version
@@ -153,6 +152,16 @@ struct DeviceCertificateForm: Sendable {
         var name = organization
         DER.appendNode(tag: 0x31, content: attribute, to: &name)
         DER.appendNode(tag: 0x30, content: name, to: &bytes)
+    }
+
+    /// The subjectKeyIdentifier extension (2.5.29.14, not critical): an OCTET STRING
+    /// holding the OCTET STRING of `keyID`.
+    static func appendSubjectKeyIdentifier(_ keyID: ArraySlice<UInt8>, to bytes: inout [UInt8]) {
+        var identifier: [UInt8] = []
+        DER.appendNode(tag: 0x04, content: Array(keyID), to: &identifier)
+        var ext: [UInt8] = [0x06, 0x03, 0x55, 0x1d, 0x0e]
+        DER.appendNode(tag: 0x04, content: identifier, to: &ext)
+        DER.appendNode(tag: 0x30, content: ext, to: &bytes)
     }
 
     let issuerName: [UInt8]

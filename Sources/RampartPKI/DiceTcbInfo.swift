@@ -46,6 +46,47 @@ public struct DiceTcbInfo: Sendable, Equatable {
         return Certificate.Extension(oid: Self.oid, critical: false, value: ArraySlice(serializer.serializedBytes))
     }
 
+    /// The whole extension (extnID, extnValue) in DER, written directly rather than through
+    /// swift-asn1's serializer: every device certificate carries one. The same bytes as
+    /// `DER.encoded(certificateExtension())` (tested).
+    func extensionDER() -> [UInt8] {
+        var content: [UInt8] = []
+        // [0]–[4] IMPLICIT, primitive: context-specific tags 0x80–0x84.
+        DER.appendNode(tag: 0x80, content: Array(vendor.utf8), to: &content)
+        DER.appendNode(tag: 0x81, content: Array(model.utf8), to: &content)
+        DER.appendNode(tag: 0x82, content: Array(version.utf8), to: &content)
+        DER.appendNode(tag: 0x83, content: Self.integerContent(securityVersion), to: &content)
+        DER.appendNode(tag: 0x84, content: Self.integerContent(layer), to: &content)
+        var list: [UInt8] = []
+        for digest in fwids {
+            var fwid = Self.sha256Node
+            DER.appendNode(tag: 0x04, content: digest, to: &fwid)
+            DER.appendNode(tag: 0x30, content: fwid, to: &list)
+        }
+        // [6] IMPLICIT SEQUENCE OF FWID: constructed.
+        DER.appendNode(tag: 0xa6, content: list, to: &content)
+        var info: [UInt8] = []
+        DER.appendNode(tag: 0x30, content: content, to: &info)
+        // Not critical: the DEFAULT FALSE is left out.
+        var ext = Self.oidNode
+        DER.appendNode(tag: 0x04, content: info, to: &ext)
+        var der: [UInt8] = []
+        DER.appendNode(tag: 0x30, content: ext, to: &der)
+        return der
+    }
+
+    private static let oidNode = try! DER.encoded(oid)
+    private static let sha256Node = try! DER.encoded(sha256)
+
+    /// The content octets of a DER INTEGER: two's complement, minimal.
+    static func integerContent(_ value: Int) -> [UInt8] {
+        var bytes = withUnsafeBytes(of: value.bigEndian) { Array($0) }
+        while bytes.count > 1, (bytes[0] == 0 && bytes[1] < 0x80) || (bytes[0] == 0xff && bytes[1] >= 0x80) {
+            bytes.removeFirst()
+        }
+        return bytes
+    }
+
     /// Reads the extension back (what a verifier does).
     public init(_ ext: Certificate.Extension) throws {
         guard ext.oid == Self.oid else { throw PKIError(code: "invalid_tcb_info", message: "extension is \(ext.oid), not DiceTcbInfo") }

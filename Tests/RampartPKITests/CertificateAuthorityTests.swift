@@ -1,7 +1,8 @@
 import Crypto
 import Foundation
 import RampartModel
-import RampartPKI
+@testable import RampartPKI
+import RampartTestSupport
 import SwiftASN1
 import Testing
 import X509
@@ -200,21 +201,8 @@ import X509
         }
         var taken = 0
         for der in raws.prefix(3).map({ Array(try! P256.Signing.ECDSASignature(rawRepresentation: $0).derRepresentation) }) {
-            var edits: [[UInt8]] = []
-            for position in der.indices {
-                for replacement: UInt8 in [0x00, 0x01, 0x02, 0x1f, 0x20, 0x21, 0x30, 0x7f, 0x80, 0x81, 0xff] where replacement != der[position] {
-                    var edited = der
-                    edited[position] = replacement
-                    edits.append(edited)
-                }
-                var deleted = der
-                deleted.remove(at: position)
-                edits.append(deleted)
-                var doubled = der
-                doubled.insert(der[position], at: position)
-                edits.append(doubled)
-            }
-            edits += [[], der + [0], [0x30, 0x81, UInt8(der.count - 2)] + der.dropFirst(2)]
+            let edits = oneByteEdits(of: der, replacements: [0x00, 0x01, 0x02, 0x1f, 0x20, 0x21, 0x30, 0x7f, 0x80, 0x81, 0xff])
+                + [[], der + [0], [0x30, 0x81, UInt8(der.count - 2)] + der.dropFirst(2)]
             for edited in edits {
                 guard let ours = ECDSASignatureDER.raw(der: edited) else { continue }
                 taken += 1
@@ -223,5 +211,21 @@ import X509
             }
         }
         #expect(taken > 100)
+    }
+
+    /// The DiceTcbInfo extension written by hand is swift-asn1's, byte for byte.
+    @Test func diceTcbInfoDERMatchesSwiftASN1() throws {
+        let long = String(repeating: "v", count: 300)
+        let digests: [[UInt8]] = [Array(repeating: 0xab, count: 32), Array(repeating: 0x00, count: 32)]
+        let cases = [
+            DiceTcbInfo(vendor: "Rampart", model: "rampartd", version: "1.0.0", securityVersion: 0, layer: 1, fwids: digests),
+            DiceTcbInfo(vendor: "", model: "", version: long, securityVersion: 127, layer: 128, fwids: []),
+            DiceTcbInfo(vendor: "é", model: "m", version: "2", securityVersion: 255, layer: 256, fwids: [digests[0]]),
+            DiceTcbInfo(vendor: "a", model: "b", version: "c", securityVersion: Int.max, layer: -1, fwids: Array(repeating: digests[0], count: 5)),
+            DiceTcbInfo(vendor: "a", model: "b", version: "c", securityVersion: Int.min, layer: -129, fwids: digests),
+        ]
+        for info in cases {
+            #expect(info.extensionDER() == (try DER.encoded(info.certificateExtension())), "\(info)")
+        }
     }
 }
