@@ -44,28 +44,14 @@ private struct PlainPayloadParser {
         var clientKey: String?
         let complete = object { key, parser in
             switch key {
-            case "deviceId":
-                guard deviceId == nil, let text = parser.string(), let id = DeviceID(text) else { return false }
-                deviceId = id
-            case "nonce":
-                guard nonce == nil, let text = parser.string() else { return false }
-                nonce = text
-            case "softwareVersion":
-                guard softwareVersion == nil, let text = parser.string() else { return false }
-                softwareVersion = text
-            case "clientKey":
-                guard clientKey == nil, let text = parser.string() else { return false }
-                clientKey = text
-            case "measurements":
-                guard measurements == nil, let list = parser.measurements() else { return false }
-                measurements = list
-            case "counters":
-                guard counters == nil, let map = parser.counters() else { return false }
-                counters = map
-            default:
-                return false
+            case "deviceId": Self.once(&deviceId) { parser.string().flatMap(DeviceID.init) }
+            case "nonce": Self.once(&nonce) { parser.string() }
+            case "softwareVersion": Self.once(&softwareVersion) { parser.string() }
+            case "clientKey": Self.once(&clientKey) { parser.string() }
+            case "measurements": Self.once(&measurements) { parser.measurements() }
+            case "counters": Self.once(&counters) { parser.counters() }
+            default: false
             }
-            return true
         }
         skipWhitespace()
         guard complete, index == bytes.count, let deviceId, let nonce, let softwareVersion, let measurements,
@@ -85,16 +71,10 @@ private struct PlainPayloadParser {
             var sha256: String?
             let complete = object { key, parser in
                 switch key {
-                case "name":
-                    guard name == nil, let text = parser.string() else { return false }
-                    name = text
-                case "sha256":
-                    guard sha256 == nil, let text = parser.string() else { return false }
-                    sha256 = text
-                default:
-                    return false
+                case "name": Self.once(&name) { parser.string() }
+                case "sha256": Self.once(&sha256) { parser.string() }
+                default: false
                 }
-                return true
             }
             guard complete, let name, let sha256 else { return nil }
             list.append(MeasuredComponent(name: name, sha256: sha256))
@@ -110,6 +90,14 @@ private struct PlainPayloadParser {
             return true
         }
         return complete ? map : nil
+    }
+
+    /// Puts what `read` gives into `slot`: false when the key came before (a duplicate) or
+    /// its value is not in the plain form.
+    private static func once<Value>(_ slot: inout Value?, _ read: () -> Value?) -> Bool {
+        guard slot == nil, let value = read() else { return false }
+        slot = value
+        return true
     }
 
     /// `{ "key": value, … }`, calling `member` with each key to read its value.

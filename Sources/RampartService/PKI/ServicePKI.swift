@@ -104,12 +104,20 @@ public struct ServicePKI: Sendable {
     /// (tenant CA, intermediate), both read and encoded once per CA: each call reads only
     /// which CA it is, and the whole row only the first time.
     func issuingChain(for tenant: TenantID, db: any SQLExecutor, now: Date) async throws -> Issuer {
-        let rows = try await db.query(
-            """
-            SELECT id FROM certificate_authorities WHERE tenant_id = $1 AND activates_at <= $2 AND not_after > $2
-            ORDER BY activates_at DESC LIMIT 1
-            """, .of(tenant), .of(now))
+        let rows = try await db.query(Self.issuingCAOfTenant, .of(tenant), .of(now))
         return try await issuer(id: try rows.first?.text("id"), tenant: tenant, db: db)
+    }
+
+    /// The one rule for which CA issues for a tenant — the newest active at `$2` — as a
+    /// SELECT of its `id`, the tenant given by `tenant` (a placeholder or a column):
+    /// `issuingChain` runs it alone, `claimForIssuing` as a subquery.
+    private static let issuingCAOfTenant = issuingCASelect(tenant: "$1")
+
+    static func issuingCASelect(tenant: String) -> String {
+        """
+        SELECT c.id FROM certificate_authorities c WHERE c.tenant_id = \(tenant) AND c.activates_at <= $2 AND c.not_after > $2
+        ORDER BY c.activates_at DESC LIMIT 1
+        """
     }
 
     /// The issuing CA with row ID `id` (of `tenant`), read and encoded once.

@@ -146,15 +146,8 @@ extension SQLExecutor {
     /// at a time.
     func claimForIssuing(of device: DeviceID, runtime: String, now: Date, holdingClaim: Bool) async throws -> ClaimForIssuing? {
         guard let row = try await query(
-            """
-            SELECT d.tenant_id, d.security_processor, d.identity_certificate,
-                (SELECT c.id FROM certificate_authorities c WHERE c.tenant_id = d.tenant_id AND c.activates_at <= $2 AND c.not_after > $2
-                 ORDER BY c.activates_at DESC LIMIT 1) AS issuing_ca,
-                r.version, r.measurement, r.feed, r.security_version, r.published_at, r.revoked_at, r.revocation_reason, r.image_id
-            FROM devices d LEFT JOIN system_software_releases r ON r.measurement = $3
-            WHERE d.id = $1 AND d.tenant_id IS NOT NULL
-            """ + (holdingClaim ? " FOR SHARE OF d" : ""),
-            .of(device), .of(now), .text(runtime)).first,
+            holdingClaim ? ClaimForIssuing.selectHoldingClaim : ClaimForIssuing.select, .of(device), .of(now), .text(runtime)
+        ).first,
             let tenant = TenantID(try row.text("tenant_id")),
             let processor = SecurityProcessorKind(rawValue: try row.text("security_processor")),
             let pem = try row.optionalText("identity_certificate")
@@ -257,4 +250,14 @@ struct ClaimForIssuing {
     let issuingCA: String?
     /// The release with the runtime's measurement, if there is one.
     let release: SystemSoftwareRelease?
+
+    /// `$1` the device, `$2` now, `$3` the runtime's measurement.
+    static let select = """
+        SELECT d.tenant_id, d.security_processor, d.identity_certificate,
+            (\(ServicePKI.issuingCASelect(tenant: "d.tenant_id"))) AS issuing_ca,
+            r.version, r.measurement, r.feed, r.security_version, r.published_at, r.revoked_at, r.revocation_reason, r.image_id
+        FROM devices d LEFT JOIN system_software_releases r ON r.measurement = $3
+        WHERE d.id = $1 AND d.tenant_id IS NOT NULL
+        """
+    static let selectHoldingClaim = select + " FOR SHARE OF d"
 }
