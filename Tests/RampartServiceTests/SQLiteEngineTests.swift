@@ -28,6 +28,63 @@ import Testing
         try await reopened.close()
     }
 
+    /// A commit is in the file when it returns, whatever the write gathering holds back
+    /// meanwhile: a copy of the files taken while the service still has them open (what a
+    /// crash of the service leaves) holds every committed transaction — small ones, ones
+    /// larger than the gathering's buffer, ones after checkpoints restarted the log — and
+    /// none that rolled back, and passes SQLite's integrity check.
+    @Test func everyCommitIsInTheFileWhenItReturns() async throws {
+        struct RolledBack: Error {}
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let database = try await SQLiteDatabase.open(path: "\(directory)/rampart.sqlite", logger: Logger(label: "test"))
+        try await database.transaction { db in
+            try await db.query("CREATE TABLE chunks (id INTEGER PRIMARY KEY, bytes BLOB NOT NULL)")
+            return ()
+        }
+        #expect(try await database.walWritesAreGathered)
+        var committed: [Int64: [UInt8]] = [:]
+        for round in Int64(0)..<400 {
+            let size = round % 97 == 5 ? 700_000 : Int.random(in: 1...3000)
+            var generator = SystemRandomNumberGenerator()
+            let bytes = (0..<size).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            let insert = { @Sendable (db: any SQLExecutor) in
+                _ = try await db.query("INSERT INTO chunks (id, bytes) VALUES ($1, $2)", .int(round), .blob(bytes))
+            }
+            if round % 10 == 3 {
+                await #expect(throws: RolledBack.self) {
+                    try await database.transaction { db in
+                        try await insert(db)
+                        throw RolledBack()
+                    }
+                }
+            } else {
+                try await database.transaction { db in try await insert(db) }
+                committed[round] = bytes
+            }
+            if round == 200 {
+                try await database.read { db in _ = try await db.query("PRAGMA wal_checkpoint(TRUNCATE)") }
+            }
+        }
+        let copy = "\(directory)/copy"
+        try FileManager.default.createDirectory(atPath: copy, withIntermediateDirectories: false)
+        for file in ["rampart.sqlite", "rampart.sqlite-wal"] {
+            try FileManager.default.copyItem(atPath: "\(directory)/\(file)", toPath: "\(copy)/\(file)")
+        }
+        let copied = try await SQLiteDatabase.open(path: "\(copy)/rampart.sqlite", logger: Logger(label: "test"))
+        let check = try await copied.read { db in try await db.query("PRAGMA integrity_check")[0].text("integrity_check") }
+        #expect(check == "ok")
+        let rows = try await copied.read { db in
+            try await db.query("SELECT id, bytes FROM chunks").map { (try $0.int("id"), try $0.blob("bytes") ?? []) }
+        }
+        let recovered = Dictionary(uniqueKeysWithValues: rows)
+        #expect(recovered.keys.sorted() == committed.keys.sorted())
+        let differing = committed.keys.filter { recovered[$0] != committed[$0] }.sorted()
+        #expect(differing.isEmpty)
+        try await copied.close()
+        try await database.close()
+    }
+
     /// Migration 13 rebuilds `attestations` without AUTOINCREMENT: what was recorded stays,
     /// with its ids, and later rows come after it.
     @Test func attestationsKeepTheirIdsAcrossTheRebuild() async throws {

@@ -31,6 +31,10 @@ public final class SQLiteDatabase: Database {
         // other processes from reading or writing behind its back. Set before WAL mode so
         // the WAL index never goes to a shared-memory file.
         _ = try connection.run("PRAGMA locking_mode=EXCLUSIVE", [])
+        // For a new file: an attestation's commit writes two pages to the log (its row and
+        // the by-device index), and a 1 KiB frame costs a quarter of a 4 KiB one to
+        // checksum and write. A file made before keeps its page size.
+        _ = try connection.run("PRAGMA page_size=1024", [])
         do {
             _ = try connection.run("PRAGMA journal_mode=WAL", [])
         } catch let failure as SQLiteFailure where failure.code & 0xff == SQLITE_BUSY {
@@ -67,6 +71,11 @@ public final class SQLiteDatabase: Database {
                 throw error
             }
         }
+    }
+
+    /// Whether the write-ahead log's writes go through ``SQLiteWriteGathering``.
+    var walWritesAreGathered: Bool {
+        get async throws { try await lock.withLock { connection.walWritesAreGathered } }
     }
 
     public func waitUntilReachable(logger: Logger) async throws {}
@@ -107,11 +116,20 @@ struct SQLiteFailure: Error, CustomStringConvertible {
 /// time, and the handle is opened in serialized (full-mutex) mode besides.
 final class SQLiteConnection: @unchecked Sendable {
     private var handle: OpaquePointer?
-    private var statements: [String: OpaquePointer] = [:]
+    private var statements: [String: Prepared] = [:]
+
+    /// A prepared statement with its result's column names, read once: the names are the
+    /// same for every row until SQLite prepares the statement again (after a schema change,
+    /// which can change what `SELECT *` returns), which its re-prepare counter tells.
+    private struct Prepared {
+        let statement: OpaquePointer
+        var columns: [String] = []
+        var reprepares: Int32 = -1
+    }
 
     init(path: String) throws {
         let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX
-        let status = sqlite3_open_v2(path, &handle, flags, nil)
+        let status = sqlite3_open_v2(path, &handle, flags, SQLiteWriteGathering.isRegistered ? SQLiteWriteGathering.vfsName : nil)
         guard status == SQLITE_OK else {
             let message = handle.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"
             sqlite3_close_v2(handle)
@@ -124,7 +142,7 @@ final class SQLiteConnection: @unchecked Sendable {
     deinit { close() }
 
     func close() {
-        for statement in statements.values { sqlite3_finalize(statement) }
+        for prepared in statements.values { sqlite3_finalize(prepared.statement) }
         statements = [:]
         if let handle { sqlite3_close_v2(handle) }
         handle = nil
@@ -135,26 +153,36 @@ final class SQLiteConnection: @unchecked Sendable {
         return SQLiteFailure(code: status, message: "\(message) (in: \(sql.prefix(120)))")
     }
 
+    /// Whether the open write-ahead log is a file of ``SQLiteWriteGathering``.
+    var walWritesAreGathered: Bool {
+        var file: UnsafeMutablePointer<sqlite3_file>?
+        guard let handle, sqlite3_file_control(handle, "main", SQLITE_FCNTL_JOURNAL_POINTER, &file) == SQLITE_OK,
+            let file, file.pointee.pMethods != nil
+        else { return false }
+        return SQLiteWriteGathering.gathers(file)
+    }
+
+    /// Prepares `sql` for good and keeps it.
+    private func prepare(_ sql: String, handle: OpaquePointer) throws -> Prepared {
+        var prepared: OpaquePointer?
+        let status = sqlite3_prepare_v3(
+            handle, SQLiteExecutor.numberedPlaceholders(sql), -1, UInt32(SQLITE_PREPARE_PERSISTENT), &prepared, nil)
+        guard status == SQLITE_OK, let prepared else { throw failure(status, sql) }
+        // Statements are written once in the code, so the cache stays small; should
+        // generated SQL ever fill it, start again rather than grow without end.
+        if statements.count >= 1000 {
+            for kept in statements.values { sqlite3_finalize(kept.statement) }
+            statements = [:]
+        }
+        statements[sql] = Prepared(statement: prepared)
+        return Prepared(statement: prepared)
+    }
+
     /// Runs one statement (prepared on first use, kept) and returns its rows.
     func run(_ sql: String, _ binds: [SQLValue]) throws -> [SQLRow] {
         guard let handle else { throw SQLiteFailure(code: SQLITE_MISUSE, message: "the database is closed") }
-        let statement: OpaquePointer
-        if let cached = statements[sql] {
-            statement = cached
-        } else {
-            var prepared: OpaquePointer?
-            let status = sqlite3_prepare_v3(
-                handle, SQLiteExecutor.numberedPlaceholders(sql), -1, UInt32(SQLITE_PREPARE_PERSISTENT), &prepared, nil)
-            guard status == SQLITE_OK, let prepared else { throw failure(status, sql) }
-            // Statements are written once in the code, so the cache stays small; should
-            // generated SQL ever fill it, start again rather than grow without end.
-            if statements.count >= 1000 {
-                for kept in statements.values { sqlite3_finalize(kept) }
-                statements = [:]
-            }
-            statements[sql] = prepared
-            statement = prepared
-        }
+        var prepared = try statements[sql] ?? prepare(sql, handle: handle)
+        let statement = prepared.statement
         defer {
             sqlite3_reset(statement)
             sqlite3_clear_bindings(statement)
@@ -172,14 +200,22 @@ final class SQLiteConnection: @unchecked Sendable {
             guard status == SQLITE_OK else { throw failure(status, sql) }
         }
         var rows: [SQLRow] = []
-        let columns = sqlite3_column_count(statement)
+        var names: [String] = []
         while true {
             let status = sqlite3_step(statement)
             if status == SQLITE_DONE { break }
             guard status == SQLITE_ROW else { throw failure(status, sql) }
-            var values: [String: SQLValue] = Dictionary(minimumCapacity: Int(columns))
-            for column in 0..<columns {
-                let name = String(cString: sqlite3_column_name(statement, column))
+            if rows.isEmpty {
+                let reprepares = sqlite3_stmt_status(statement, SQLITE_STMTSTATUS_REPREPARE, 0)
+                if prepared.reprepares != reprepares {
+                    prepared.columns = (0..<sqlite3_column_count(statement)).map { String(cString: sqlite3_column_name(statement, $0)) }
+                    prepared.reprepares = reprepares
+                    statements[sql] = prepared
+                }
+                names = prepared.columns
+            }
+            var values: [String: SQLValue] = Dictionary(minimumCapacity: names.count)
+            for (column, name) in zip(Int32(0)..., names) {
                 switch sqlite3_column_type(statement, column) {
                 case SQLITE_INTEGER: values[name] = .int(sqlite3_column_int64(statement, column))
                 case SQLITE_FLOAT: values[name] = .int(Int64(sqlite3_column_double(statement, column)))
