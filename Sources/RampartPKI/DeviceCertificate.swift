@@ -77,38 +77,42 @@ extension CertificateAuthority {
         let notBefore = UTCSeconds(now.addingTimeInterval(-Lifetime.clockSkew))
         let notAfter = UTCSeconds(
             min(lifetime.map { now.addingTimeInterval($0) } ?? Lifetime.device.end(from: now), certificate.notValidAfter))
-        // Each part is encoded on its own and wrapped once its length is known: swift-asn1's
-        // serializer guesses a one-byte length and moves the content byte by byte when the
-        // guess is wrong, which every node here over 127 bytes would pay.
-        var validity = DER.Serializer()
-        try notBefore.serialize(into: &validity)
-        try notAfter.serialize(into: &validity)
-        var extensions: [UInt8] = []
-        extensions += DeviceCertificateForm.leadingExtensions
-        DeviceCertificateForm.appendSubjectKeyIdentifier(publicKey.keyIdentifier, to: &extensions)
-        extensions += form.authorityKeyIdentifier
-        extensions += attestation.extensionDER()
-        var tbsContent: [UInt8] = []
-        tbsContent.reserveCapacity(640)
-        tbsContent += DeviceCertificateForm.version
-        tbsContent += try DER.encoded(ArraySlice(serial))
-        tbsContent += DeviceCertificateForm.ecdsaWithSHA256
-        tbsContent += form.issuerName
-        DER.appendNode(tag: 0x30, content: validity.serializedBytes, to: &tbsContent)
-        DeviceCertificateForm.appendSubject(deviceID: deviceID, to: &tbsContent)
-        tbsContent += publicKey.derRepresentation
-        var explicitExtensions: [UInt8] = []
-        DER.appendNode(tag: 0x30, content: extensions, to: &explicitExtensions)
-        DER.appendNode(tag: 0xa3, content: explicitExtensions, to: &tbsContent)
-        var tbs: [UInt8] = []
-        DER.appendNode(tag: 0x30, content: tbsContent, to: &tbs)
-        let signature = ECDSASignatureDER.encode(raw: try signingKey.signature(for: SHA256.hash(data: tbs)).rawRepresentation)
-        var certificateContent = tbs
-        certificateContent += DeviceCertificateForm.ecdsaWithSHA256
-        DER.appendNode(tag: 0x03, content: [0] + signature, to: &certificateContent)
+        // The whole certificate is written into one buffer, each node's length filled in
+        // once its content is written (``DER/appendNode(tag:to:content:)``); the part to be
+        // signed is hashed where it lies.
         var der: [UInt8] = []
-        der.reserveCapacity(certificateContent.count + 4)
-        DER.appendNode(tag: 0x30, content: certificateContent, to: &der)
+        der.reserveCapacity(1024)
+        try DER.appendNode(tag: 0x30, to: &der) { certificate in
+            let tbsStart = certificate.count
+            DER.appendNode(tag: 0x30, to: &certificate) { tbs in
+                tbs += DeviceCertificateForm.version
+                // Positive and without a leading zero (randomSerialNumber): the INTEGER's content as it is.
+                DER.appendNode(tag: 0x02, to: &tbs) { $0 += serial }
+                tbs += DeviceCertificateForm.ecdsaWithSHA256
+                tbs += form.issuerName
+                DER.appendNode(tag: 0x30, to: &tbs) { validity in
+                    notBefore.append(to: &validity)
+                    notAfter.append(to: &validity)
+                }
+                DeviceCertificateForm.appendSubject(deviceID: deviceID, to: &tbs)
+                tbs += publicKey.derRepresentation
+                DER.appendNode(tag: 0xa3, to: &tbs) { explicit in
+                    DER.appendNode(tag: 0x30, to: &explicit) { extensions in
+                        extensions += DeviceCertificateForm.leadingExtensions
+                        DeviceCertificateForm.appendSubjectKeyIdentifier(publicKey.keyIdentifier, to: &extensions)
+                        extensions += form.authorityKeyIdentifier
+                        attestation.appendExtension(to: &extensions)
+                    }
+                }
+            }
+            let digest = SHA256.hash(data: certificate[tbsStart...])
+            let signature = try signingKey.signature(for: digest).rawRepresentation
+            certificate += DeviceCertificateForm.ecdsaWithSHA256
+            DER.appendNode(tag: 0x03, to: &certificate) { bits in
+                bits.append(0)  // no unused bits
+                ECDSASignatureDER.append(raw: signature, to: &bits)
+            }
+        }
         return IssuedCertificate(derBytes: der, serialNumber: serial, notValidAfter: notAfter.date)
     }
 
@@ -145,23 +149,26 @@ struct DeviceCertificateForm: Sendable {
     /// The subject name, O = "Rampart device", CN = the device ID (UTF8String), as
     /// swift-certificates' `DistinguishedName` builder writes it.
     static func appendSubject(deviceID: String, to bytes: inout [UInt8]) {
-        var commonName = [0x06, 0x03, 0x55, 0x04, 0x03] as [UInt8]
-        DER.appendNode(tag: 0x0c, content: Array(deviceID.utf8), to: &commonName)
-        var attribute: [UInt8] = []
-        DER.appendNode(tag: 0x30, content: commonName, to: &attribute)
-        var name = organization
-        DER.appendNode(tag: 0x31, content: attribute, to: &name)
-        DER.appendNode(tag: 0x30, content: name, to: &bytes)
+        DER.appendNode(tag: 0x30, to: &bytes) { name in
+            name += organization
+            DER.appendNode(tag: 0x31, to: &name) { set in
+                DER.appendNode(tag: 0x30, to: &set) { attribute in
+                    attribute += [0x06, 0x03, 0x55, 0x04, 0x03]
+                    DER.appendNode(tag: 0x0c, to: &attribute) { $0 += deviceID.utf8 }
+                }
+            }
+        }
     }
 
     /// The subjectKeyIdentifier extension (2.5.29.14, not critical): an OCTET STRING
     /// holding the OCTET STRING of `keyID`.
     static func appendSubjectKeyIdentifier(_ keyID: ArraySlice<UInt8>, to bytes: inout [UInt8]) {
-        var identifier: [UInt8] = []
-        DER.appendNode(tag: 0x04, content: Array(keyID), to: &identifier)
-        var ext: [UInt8] = [0x06, 0x03, 0x55, 0x1d, 0x0e]
-        DER.appendNode(tag: 0x04, content: identifier, to: &ext)
-        DER.appendNode(tag: 0x30, content: ext, to: &bytes)
+        DER.appendNode(tag: 0x30, to: &bytes) { ext in
+            ext += [0x06, 0x03, 0x55, 0x1d, 0x0e]
+            DER.appendNode(tag: 0x04, to: &ext) { value in
+                DER.appendNode(tag: 0x04, to: &value) { $0 += keyID }
+            }
+        }
     }
 
     let issuerName: [UInt8]
@@ -183,21 +190,30 @@ struct UTCSeconds {
 
     var date: Date { Date(timeIntervalSince1970: TimeInterval(seconds)) }
 
-    func serialize(into coder: inout DER.Serializer) throws {
+    /// UTCTime (YYMMDDHHMMSSZ) or GeneralizedTime (YYYYMMDDHHMMSSZ), as a whole node.
+    func append(to bytes: inout [UInt8]) {
         let (days, secondOfDay) = seconds.quotientAndRemainder(dividingBy: 86_400)
         let day = secondOfDay < 0 ? days - 1 : days
         let second = Int(secondOfDay < 0 ? secondOfDay + 86_400 : secondOfDay)
         let (year, month, dayOfMonth) = Self.civil(daysSinceEpoch: day)
-        let (hours, minutes, seconds) = (second / 3600, second / 60 % 60, second % 60)
-        if (1950..<2050).contains(year) {
-            try coder.serialize(
-                UTCTime(year: year, month: month, day: dayOfMonth, hours: hours, minutes: minutes, seconds: seconds))
-        } else {
-            try coder.serialize(
-                GeneralizedTime(
-                    year: year, month: month, day: dayOfMonth, hours: hours, minutes: minutes, seconds: seconds,
-                    fractionalSeconds: 0))
+        let utc = (1950..<2050).contains(year)
+        func digits(_ value: Int, _ count: Int) {
+            var divisor = 1
+            for _ in 1..<count { divisor *= 10 }
+            while divisor > 0 {
+                bytes.append(UInt8(ascii: "0") + UInt8(value / divisor % 10))
+                divisor /= 10
+            }
         }
+        bytes.append(utc ? 0x17 : 0x18)
+        bytes.append(utc ? 13 : 15)
+        digits(utc ? year % 100 : year, utc ? 2 : 4)
+        digits(month, 2)
+        digits(dayOfMonth, 2)
+        digits(second / 3600, 2)
+        digits(second / 60 % 60, 2)
+        digits(second % 60, 2)
+        bytes.append(UInt8(ascii: "Z"))
     }
 
     /// The proleptic Gregorian date `days` after 1970-01-01 (the days-to-civil algorithm
@@ -217,18 +233,22 @@ struct UTCSeconds {
 }
 
 extension DER {
-    /// Appends a node with a definite DER length: short form below 128, else long form.
-    static func appendNode(tag: UInt8, content: [UInt8], to bytes: inout [UInt8]) {
+    /// Appends a node whose content `content` writes after the tag, then fills in its
+    /// definite length: one octet below 128, else the long form, the content moved up to make
+    /// room (rarely: only the certificate, its to-be-signed part and its extensions are longer).
+    static func appendNode(tag: UInt8, to bytes: inout [UInt8], content: (inout [UInt8]) throws -> Void) rethrows {
         bytes.append(tag)
-        let count = content.count
-        if count < 0x80 {
-            bytes.append(UInt8(count))
-        } else {
-            let octets = (Int.bitWidth - count.leadingZeroBitCount + 7) / 8
-            bytes.append(0x80 | UInt8(octets))
-            for index in stride(from: octets - 1, through: 0, by: -1) { bytes.append(UInt8(truncatingIfNeeded: count >> (index * 8))) }
+        let lengthAt = bytes.count
+        bytes.append(0)
+        try content(&bytes)
+        let count = bytes.count - lengthAt - 1
+        guard count >= 0x80 else {
+            bytes[lengthAt] = UInt8(count)
+            return
         }
-        bytes += content
+        let octets = (Int.bitWidth - count.leadingZeroBitCount + 7) / 8
+        bytes[lengthAt] = 0x80 | UInt8(octets)
+        withUnsafeBytes(of: count.bigEndian) { bytes.insert(contentsOf: $0.suffix(octets), at: lengthAt + 1) }
     }
 
     /// One node's DER on its own.
@@ -246,19 +266,26 @@ public enum ECDSASignatureDER {
     /// The DER of the raw P-256 signature `raw` (64 bytes): minimal INTEGERs, as BoringSSL
     /// and swift-crypto write them.
     public static func encode(raw: some Collection<UInt8>) -> [UInt8] {
-        precondition(raw.count == 64, "a P-256 signature is r and s, 32 bytes each")
-        let bytes = Array(raw)
-        var content: [UInt8] = []
-        content.reserveCapacity(70)
-        for half in [bytes[0..<32], bytes[32..<64]] {
-            var magnitude = half.drop { $0 == 0 }
-            if magnitude.isEmpty { magnitude = half.suffix(1) }
-            let integer = (magnitude.first! >= 0x80 ? [0] : []) + Array(magnitude)
-            DER.appendNode(tag: 0x02, content: integer, to: &content)
-        }
         var der: [UInt8] = []
-        DER.appendNode(tag: 0x30, content: content, to: &der)
+        der.reserveCapacity(72)
+        append(raw: raw, to: &der)
         return der
+    }
+
+    /// Appends the DER of the raw P-256 signature `raw` to `bytes`.
+    static func append(raw: some Collection<UInt8>, to bytes: inout [UInt8]) {
+        precondition(raw.count == 64, "a P-256 signature is r and s, 32 bytes each")
+        let raw = Array(raw)
+        DER.appendNode(tag: 0x30, to: &bytes) { sequence in
+            for half in [raw[0..<32], raw[32..<64]] {
+                var magnitude = half.drop { $0 == 0 }
+                if magnitude.isEmpty { magnitude = half.suffix(1) }
+                DER.appendNode(tag: 0x02, to: &sequence) { integer in
+                    if magnitude.first! >= 0x80 { integer.append(0) }
+                    integer += magnitude
+                }
+            }
+        }
     }
 
     /// The raw form (64 bytes) of a P-256 signature in strict DER, or nil for anything else:

@@ -50,29 +50,36 @@ public struct DiceTcbInfo: Sendable, Equatable {
     /// swift-asn1's serializer: every device certificate carries one. The same bytes as
     /// `DER.encoded(certificateExtension())` (tested).
     func extensionDER() -> [UInt8] {
-        var content: [UInt8] = []
-        // [0]–[4] IMPLICIT, primitive: context-specific tags 0x80–0x84.
-        DER.appendNode(tag: 0x80, content: Array(vendor.utf8), to: &content)
-        DER.appendNode(tag: 0x81, content: Array(model.utf8), to: &content)
-        DER.appendNode(tag: 0x82, content: Array(version.utf8), to: &content)
-        DER.appendNode(tag: 0x83, content: Self.integerContent(securityVersion), to: &content)
-        DER.appendNode(tag: 0x84, content: Self.integerContent(layer), to: &content)
-        var list: [UInt8] = []
-        for digest in fwids {
-            var fwid = Self.sha256Node
-            DER.appendNode(tag: 0x04, content: digest, to: &fwid)
-            DER.appendNode(tag: 0x30, content: fwid, to: &list)
-        }
-        // [6] IMPLICIT SEQUENCE OF FWID: constructed.
-        DER.appendNode(tag: 0xa6, content: list, to: &content)
-        var info: [UInt8] = []
-        DER.appendNode(tag: 0x30, content: content, to: &info)
-        // Not critical: the DEFAULT FALSE is left out.
-        var ext = Self.oidNode
-        DER.appendNode(tag: 0x04, content: info, to: &ext)
         var der: [UInt8] = []
-        DER.appendNode(tag: 0x30, content: ext, to: &der)
+        appendExtension(to: &der)
         return der
+    }
+
+    /// Appends ``extensionDER()`` to `bytes`.
+    func appendExtension(to bytes: inout [UInt8]) {
+        DER.appendNode(tag: 0x30, to: &bytes) { ext in
+            ext += Self.oidNode
+            // Not critical: the DEFAULT FALSE is left out.
+            DER.appendNode(tag: 0x04, to: &ext) { value in
+                DER.appendNode(tag: 0x30, to: &value) { info in
+                    // [0]–[4] IMPLICIT, primitive: context-specific tags 0x80–0x84.
+                    DER.appendNode(tag: 0x80, to: &info) { $0 += vendor.utf8 }
+                    DER.appendNode(tag: 0x81, to: &info) { $0 += model.utf8 }
+                    DER.appendNode(tag: 0x82, to: &info) { $0 += version.utf8 }
+                    DER.appendNode(tag: 0x83, to: &info) { $0 += Self.integerContent(securityVersion) }
+                    DER.appendNode(tag: 0x84, to: &info) { $0 += Self.integerContent(layer) }
+                    // [6] IMPLICIT SEQUENCE OF FWID: constructed.
+                    DER.appendNode(tag: 0xa6, to: &info) { list in
+                        for digest in fwids {
+                            DER.appendNode(tag: 0x30, to: &list) { fwid in
+                                fwid += Self.sha256Node
+                                DER.appendNode(tag: 0x04, to: &fwid) { $0 += digest }
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 
     private static let oidNode = try! DER.encoded(oid)

@@ -72,11 +72,15 @@ import X509
     }
 
     /// Rampart's PEM encoder writes what swift-asn1's does, for every length around the
-    /// 48-byte line boundary, and a certificate reads back from it.
+    /// 48-byte line boundary (a pattern through all byte values, and random bytes), under
+    /// other labels, and a certificate reads back from it.
     @Test func pemEncodingMatchesSwiftASN1() throws {
         for length in 0..<200 {
-            let der = (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ 11) }
-            #expect(PEM.encode(der, label: "CERTIFICATE") == PEMDocument(type: "CERTIFICATE", derBytes: der).pemString + "\n")
+            let pattern = (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ 11) }
+            let random = (0..<length).map { _ in UInt8.random(in: 0...255) }
+            for (der, label) in [(pattern, "CERTIFICATE"), (random, "CERTIFICATE"), (random, "EC PRIVATE KEY"), (pattern, "")] {
+                #expect(PEM.encode(der, label: label) == PEMDocument(type: label, derBytes: der).pemString + "\n")
+            }
         }
         let root = try CertificateAuthority.makeRoot(commonName: "Root", now: Self.now)
         #expect(try Certificate(pemEncoded: root.certificate.pemString) == root.certificate)
