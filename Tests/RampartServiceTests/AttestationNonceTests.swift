@@ -92,15 +92,27 @@ import Testing
         }
     }
 
+    /// A nonce is spent once; a sweep forgets those expired a minute or more before it and
+    /// keeps every one not yet expired, whatever the second within the minute.
     @Test func spentInMemoryOnce() {
-        let spent = SpentInMemory()
-        let first = AttestationNonces.Fresh(tag: "a", expiresAt: now.addingTimeInterval(60))
-        let second = AttestationNonces.Fresh(tag: "b", expiresAt: now.addingTimeInterval(120))
-        #expect(spent.spend(first, sweepingBefore: nil))
-        #expect(!spent.spend(first, sweepingBefore: nil))
-        #expect(spent.spend(second, sweepingBefore: now.addingTimeInterval(90)))
-        #expect(spent.count == 1)
-        #expect(!spent.spend(second, sweepingBefore: now.addingTimeInterval(90)))
+        func fresh(_ byte: UInt8, expiresAt: Date) -> AttestationNonces.Fresh {
+            .init(mac: .init([UInt8](repeating: byte, count: AttestationNonces.macLength)), expiresAt: expiresAt)
+        }
+        for offset in stride(from: 0.0, to: 60, by: 7.5) {
+            let now = now.addingTimeInterval(offset)
+            let spent = SpentInMemory()
+            let first = fresh(1, expiresAt: now.addingTimeInterval(60))
+            let second = fresh(2, expiresAt: now.addingTimeInterval(200))
+            let third = fresh(3, expiresAt: now.addingTimeInterval(150))
+            #expect(spent.spend(first, sweepingBefore: nil))
+            #expect(!spent.spend(first, sweepingBefore: nil))
+            #expect(spent.spend(second, sweepingBefore: nil))
+            #expect(spent.spend(third, sweepingBefore: now.addingTimeInterval(150)))
+            #expect(spent.count == 2)  // the first, expired 90 s before the sweep, is forgotten
+            #expect(!spent.spend(second, sweepingBefore: now.addingTimeInterval(150)))
+            #expect(!spent.spend(third, sweepingBefore: now.addingTimeInterval(150)))
+        }
+        #expect(fresh(0xab, expiresAt: now).tag == String(repeating: "ab", count: AttestationNonces.macLength))
     }
 
     /// On PostgreSQL a nonce is spent once across nodes by the table's primary key; the
@@ -110,8 +122,9 @@ import Testing
         try await ServiceHarness.with(.postgres) { harness in
             let nodeA = AttestationNonces(key: SymmetricKey(size: .bits256), keepSpentInMemory: false)
             let nodeB = AttestationNonces(key: SymmetricKey(size: .bits256), keepSpentInMemory: false)
-            let old = AttestationNonces.Fresh(tag: "old", expiresAt: now.addingTimeInterval(-AttestationNonces.spentRetention - 1))
-            let fresh = AttestationNonces.Fresh(tag: "fresh", expiresAt: now.addingTimeInterval(60))
+            func mac(_ byte: UInt8) -> AttestationNonces.MAC { .init([UInt8](repeating: byte, count: AttestationNonces.macLength)) }
+            let old = AttestationNonces.Fresh(mac: mac(1), expiresAt: now.addingTimeInterval(-AttestationNonces.spentRetention - 1))
+            let fresh = AttestationNonces.Fresh(mac: mac(2), expiresAt: now.addingTimeInterval(60))
             try await harness.database.transaction { db in
                 try await db.query("INSERT INTO spent_nonces (nonce_tag, expires_at) VALUES ($1, $2)", .text(old.tag), .of(old.expiresAt))
             }
@@ -120,7 +133,7 @@ import Testing
             let tags = try await harness.database.read { db in
                 try await db.query("SELECT nonce_tag FROM spent_nonces", []).map { try $0.text("nonce_tag") }
             }
-            #expect(tags == ["fresh"])
+            #expect(tags == [fresh.tag])
         }
     }
 

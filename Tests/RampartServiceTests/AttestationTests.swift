@@ -393,7 +393,7 @@ import X509
     /// keeps what is used: a hit in the old generation survives the next turnover.
     @Test func attestationCacheIsBoundedAndKeepsWhatIsUsed() {
         let cache = GenerationalCache<Int>(capacity: 2)
-        func key(_ text: String) -> [UInt8] { AttestationCache.key(text) }
+        func key(_ text: String) -> AttestationCache.Key { AttestationCache.key(text) }
         cache.insert(1, for: key("a"))
         cache.insert(2, for: key("b"))
         cache.insert(3, for: key("c"))  // a and b move to the old generation
@@ -407,5 +407,12 @@ import X509
         #expect(cache.count <= 4)
         // An Alias certificate's key depends on the identity it was checked against.
         #expect(AttestationCache.key(alias: "x", identity: key("one")) != AttestationCache.key(alias: "x", identity: key("two")))
+        // Keys are SHA-256 of the exact UTF-8 text, also of a string not stored as UTF-8.
+        for text in ["", "-----BEGIN CERTIFICATE-----\n", "é ü ✓", String(repeating: "A", count: 5000), "abc" as NSString as String] {
+            #expect(key(text).bytes == Array(SHA256.hash(data: Array(text.utf8))))
+            #expect(
+                AttestationCache.key(alias: text, identity: key("one")).bytes
+                    == Array(SHA256.hash(data: key("one").bytes + Array(text.utf8))))
+        }
     }
 }

@@ -42,15 +42,45 @@ final class AttestationCache: Sendable {
         aliases = GenerationalCache(capacity: capacity)
     }
 
-    /// The SHA-256 of a certificate's text.
-    static func key(_ text: String) -> [UInt8] { Array(SHA256.hash(data: Array(text.utf8))) }
-
-    /// The key of an Alias certificate as checked against one identity (the SHA-256 of its text).
-    static func key(alias: String, identity: [UInt8]) -> [UInt8] {
+    /// The SHA-256 of a certificate's text, hashed where the string keeps it.
+    static func key(_ text: String) -> Key {
         var hasher = SHA256()
-        hasher.update(data: identity)
-        hasher.update(data: Array(alias.utf8))
-        return Array(hasher.finalize())
+        var text = text
+        text.withUTF8 { hasher.update(bufferPointer: UnsafeRawBufferPointer($0)) }
+        return Key(hasher.finalize())
+    }
+
+    /// The key of an Alias certificate as checked against one identity (the SHA-256 of the
+    /// identity's key and its text).
+    static func key(alias: String, identity: Key) -> Key {
+        var hasher = SHA256()
+        withUnsafeBytes(of: identity.words) { hasher.update(bufferPointer: $0) }
+        var alias = alias
+        alias.withUTF8 { hasher.update(bufferPointer: UnsafeRawBufferPointer($0)) }
+        return Key(hasher.finalize())
+    }
+
+    /// A SHA-256 digest held inline: no allocation to make one or to look one up.
+    struct Key: Hashable, Sendable {
+        let words: (UInt64, UInt64, UInt64, UInt64)
+
+        init(_ digest: SHA256.Digest) {
+            var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+            digest.withUnsafeBytes { digest in withUnsafeMutableBytes(of: &words) { $0.copyMemory(from: digest) } }
+            self.words = words
+        }
+
+        /// The digest's 32 bytes.
+        var bytes: [UInt8] { withUnsafeBytes(of: words) { Array($0) } }
+
+        static func == (a: Key, b: Key) -> Bool { a.words == b.words }
+
+        func hash(into hasher: inout Hasher) {
+            hasher.combine(words.0)
+            hasher.combine(words.1)
+            hasher.combine(words.2)
+            hasher.combine(words.3)
+        }
     }
 }
 
@@ -59,8 +89,8 @@ final class AttestationCache: Sendable {
 /// takes its place. Roughly least-recently-used, with O(1) work per operation.
 final class GenerationalCache<Value: Sendable>: Sendable {
     private struct Generations {
-        var current: [[UInt8]: Value] = [:]
-        var previous: [[UInt8]: Value] = [:]
+        var current: [AttestationCache.Key: Value] = [:]
+        var previous: [AttestationCache.Key: Value] = [:]
     }
 
     private let capacity: Int
@@ -71,7 +101,7 @@ final class GenerationalCache<Value: Sendable>: Sendable {
         self.capacity = capacity
     }
 
-    func value(for key: [UInt8]) -> Value? {
+    func value(for key: AttestationCache.Key) -> Value? {
         state.withLock { state in
             if let value = state.current[key] { return value }
             guard let value = state.previous.removeValue(forKey: key) else { return nil }
@@ -80,13 +110,13 @@ final class GenerationalCache<Value: Sendable>: Sendable {
         }
     }
 
-    func insert(_ value: Value, for key: [UInt8]) {
+    func insert(_ value: Value, for key: AttestationCache.Key) {
         state.withLock { Self.insert(value, for: key, into: &$0, capacity: capacity) }
     }
 
     var count: Int { state.withLock { $0.current.count + $0.previous.count } }
 
-    private static func insert(_ value: Value, for key: [UInt8], into state: inout Generations, capacity: Int) {
+    private static func insert(_ value: Value, for key: AttestationCache.Key, into state: inout Generations, capacity: Int) {
         if state.current.count >= capacity {
             state.previous = state.current
             state.current = [:]

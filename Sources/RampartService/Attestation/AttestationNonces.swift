@@ -63,9 +63,31 @@ struct AttestationNonces: Sendable {
 
     /// A nonce this service issued to that device and that has not expired: what spending it takes.
     struct Fresh: Sendable {
-        /// Its MAC in hex: the key of `spent_nonces`.
-        let tag: String
+        /// Its MAC, which no other nonce has.
+        let mac: MAC
         let expiresAt: Date
+        /// The MAC in hex: the key of `spent_nonces`.
+        var tag: String { mac.bytes.hexString }
+    }
+
+    /// A nonce's MAC (``macLength`` bytes), held inline: nothing to allocate to keep or find one.
+    struct MAC: Hashable, Sendable {
+        private let head: UInt64
+        private let middle: UInt64
+        private let tail: UInt32
+
+        init(_ bytes: some Collection<UInt8>) {
+            precondition(bytes.count == AttestationNonces.macLength, "a nonce MAC is \(AttestationNonces.macLength) bytes")
+            var words: (UInt64, UInt64, UInt32) = (0, 0, 0)
+            withUnsafeMutableBytes(of: &words) { words in
+                for (index, byte) in bytes.enumerated() { words[index] = byte }
+            }
+            (head, middle, tail) = words
+        }
+
+        var bytes: [UInt8] {
+            withUnsafeBytes(of: (head, middle, tail)) { Array($0.prefix(AttestationNonces.macLength)) }
+        }
     }
 
     /// Checks that `nonce` is one this service issued to `device` and that it has not
@@ -84,7 +106,7 @@ struct AttestationNonces: Sendable {
             throw AttestationError.refused(
                 "nonce_expired", "this nonce expired (\(Int(Self.lifetime)) s); ask for a new challenge")
         }
-        return Fresh(tag: bytes[Self.macOffset...].hexString, expiresAt: expiresAt)
+        return Fresh(mac: MAC(bytes[Self.macOffset...]), expiresAt: expiresAt)
     }
 
     /// Compares two MACs without stopping at the first difference.
@@ -163,18 +185,26 @@ final class KeyedHMAC: @unchecked Sendable {
     }
 }
 
-/// Spent nonces by MAC, with when each expires.
+/// Spent nonces by MAC, in groups by the minute they expire in: a nonce's expiry is part of
+/// what its MAC covers, so it can only ever be in its own minute's group, and a sweep drops
+/// whole groups (those of minutes before the sweep's), never one that may hold an
+/// unexpired nonce.
 final class SpentInMemory: Sendable {
-    private let spent = Mutex<[String: Date]>([:])
+    private let spent = Mutex<[Int64: Set<AttestationNonces.MAC>]>([:])
 
     func spend(_ nonce: AttestationNonces.Fresh, sweepingBefore date: Date?) -> Bool {
         spent.withLock { spent in
-            if let date { spent = spent.filter { $0.value >= date } }
-            return spent.updateValue(nonce.expiresAt, forKey: nonce.tag) == nil
+            if let date {
+                let current = Self.minute(date)
+                spent = spent.filter { $0.key >= current }
+            }
+            return spent[Self.minute(nonce.expiresAt), default: []].insert(nonce.mac).inserted
         }
     }
 
-    var count: Int { spent.withLock { $0.count } }
+    var count: Int { spent.withLock { $0.values.reduce(0) { $0 + $1.count } } }
+
+    private static func minute(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 / 60).rounded(.down)) }
 }
 
 /// At most once per `interval`, across every task of the process.

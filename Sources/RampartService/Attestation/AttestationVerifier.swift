@@ -76,7 +76,7 @@ struct AttestationVerifier: Sendable {
     }
 
     /// The registered identity's key and shape, parsed once per distinct certificate.
-    private func registeredIdentity(_ digest: [UInt8], device: DeviceID) throws -> AttestationCache.Identity {
+    private func registeredIdentity(_ digest: AttestationCache.Key, device: DeviceID) throws -> AttestationCache.Identity {
         if let known = cache.identities.value(for: digest) { return known }
         guard let certificate = try? Certificate(pemEncoded: identityPEM) else {
             throw ServiceError(500, "identity_unreadable", "the identity registered for \(device) cannot be read")
@@ -97,7 +97,7 @@ struct AttestationVerifier: Sendable {
     /// signed by the registered DeviceID key: from the cache when these bytes were checked
     /// against this identity before (`cacheKey` nil), else checked now (`cacheKey` to store
     /// it under once the evidence's signature verifies too).
-    private func checkedAlias(_ pem: String, identityDigest: [UInt8]) throws -> (AttestationCache.Alias, cacheKey: [UInt8]?) {
+    private func checkedAlias(_ pem: String, identityDigest: AttestationCache.Key) throws -> (AttestationCache.Alias, cacheKey: AttestationCache.Key?) {
         let cacheKey = AttestationCache.key(alias: pem, identity: identityDigest)
         if let known = cache.aliases.value(for: cacheKey) { return (known, nil) }
         guard pem.utf8.count <= Self.aliasPEMLimit, let alias = try? Certificate(pemEncoded: pem) else {
@@ -116,7 +116,7 @@ struct AttestationVerifier: Sendable {
 
     private func verifyDICE(
         _ evidence: AttestationEvidence, payloadBytes: Data, payload: AttestationPayload,
-        signature: P256.Signing.ECDSASignature, runtime: [UInt8], identityDigest: [UInt8]
+        signature: P256.Signing.ECDSASignature, runtime: [UInt8], identityDigest: AttestationCache.Key
     ) throws {
         guard evidence.quote == nil, let first = evidence.certificateChain.first else {
             throw AttestationError.malformed("DICE evidence carries the Alias certificate and no quote")

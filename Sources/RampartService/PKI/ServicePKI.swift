@@ -162,10 +162,17 @@ public struct ServicePKI: Sendable {
 
 
 /// A tenant's issuing CA with the PEM chain above a certificate it issues.
-struct Issuer: Sendable {
+///
+/// A class: an attestation takes one from the cache, and a retain is all that costs.
+final class Issuer: Sendable {
     let authority: CertificateAuthority
     /// PEM: the CA's certificate, then the intermediate's.
     let chainPEM: [String]
+
+    init(authority: CertificateAuthority, chainPEM: [String]) {
+        self.authority = authority
+        self.chainPEM = chainPEM
+    }
 }
 
 /// Keys and certificates parsed once (and keys read from their file or unsealed) per
