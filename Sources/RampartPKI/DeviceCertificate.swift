@@ -40,8 +40,8 @@ public struct ClientPublicKey: Sendable, Equatable {
     /// Accepts exactly the canonical encoding (uncompressed point) of a point on the curve.
     public init(derRepresentation bytes: some DataProtocol) throws {
         let bytes = Array(bytes)
-        guard bytes.count == Self.prefix.count + 65, bytes.starts(with: Self.prefix), bytes[Self.prefix.count] == 0x04,
-            (try? P256.Signing.PublicKey(x963Representation: bytes[Self.prefix.count...])) != nil
+        guard bytes.count == Self.prefix.count + 65, bytes.starts(with: Self.prefix),
+            P256Point.isOnCurve(x963: bytes[Self.prefix.count...])
         else {
             throw PKIError(
                 code: "invalid_client_key", message: "not a DER SubjectPublicKeyInfo of a P-256 point in uncompressed form")

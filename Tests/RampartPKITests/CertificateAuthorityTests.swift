@@ -71,6 +71,45 @@ import X509
         #expect(usage.contains(.serverAuth))
     }
 
+    /// The on-curve check answers as swift-crypto (BoringSSL) does: for valid points, their
+    /// negations, a coordinate one off, coordinates at or above p, random bytes, zeros.
+    @Test func onCurveCheckAgreesWithSwiftCrypto() {
+        func theirs(_ point: [UInt8]) -> Bool { (try? P256.Signing.PublicKey(x963Representation: [4] + point)) != nil }
+        func plusOne(_ bytes: [UInt8]) -> [UInt8] {
+            var bytes = bytes
+            for index in bytes.indices.reversed() {
+                bytes[index] &+= 1
+                if bytes[index] != 0 { break }
+            }
+            return bytes
+        }
+        let p: [UInt8] = [0xff, 0xff, 0xff, 0xff, 0, 0, 0, 1] + [UInt8](repeating: 0, count: 12) + [UInt8](repeating: 0xff, count: 12)
+        var cases: [[UInt8]] = [[UInt8](repeating: 0, count: 64), [UInt8](repeating: 0xff, count: 64)]
+        for _ in 0..<300 {
+            let point = Array(P256.Signing.PrivateKey().publicKey.x963Representation.dropFirst())
+            let x = Array(point[..<32]), y = Array(point[32...])
+            // p − y: the point's negation, also on the curve.
+            var negated = [UInt8](repeating: 0, count: 32)
+            var borrow = 0
+            for index in (0..<32).reversed() {
+                let difference = Int(p[index]) - Int(y[index]) - borrow
+                negated[index] = UInt8((difference + 256) % 256)
+                borrow = difference < 0 ? 1 : 0
+            }
+            cases += [point, x + negated, x + plusOne(y), plusOne(x) + y, p + y, x + p, plusOne(p) + y]
+            cases.append((0..<64).map { _ in UInt8.random(in: 0...255) })
+        }
+        var valid = 0
+        for point in cases {
+            let ours = P256Point.isOnCurve(x963: [4] + point)
+            #expect(ours == theirs(point), "\(point.hexString)")
+            if ours { valid += 1 }
+        }
+        #expect(valid >= 600)
+        #expect(!P256Point.isOnCurve(x963: [2] + cases[2].prefix(32)))
+        #expect(!P256Point.isOnCurve(x963: [3] + cases[2]))
+    }
+
     /// Rampart's PEM encoder writes what swift-asn1's does, for every length around the
     /// 48-byte line boundary (a pattern through all byte values, and random bytes), under
     /// other labels, and a certificate reads back from it.
