@@ -154,7 +154,7 @@ struct DeviceCertificateForm: Sendable {
             DER.appendNode(tag: 0x31, to: &name) { set in
                 DER.appendNode(tag: 0x30, to: &set) { attribute in
                     attribute += [0x06, 0x03, 0x55, 0x04, 0x03]
-                    DER.appendNode(tag: 0x0c, to: &attribute) { $0 += deviceID.utf8 }
+                    DER.appendNode(tag: 0x0c, to: &attribute) { DER.appendUTF8(deviceID, to: &$0) }
                 }
             }
         }
@@ -249,6 +249,12 @@ extension DER {
         let octets = (Int.bitWidth - count.leadingZeroBitCount + 7) / 8
         bytes[lengthAt] = 0x80 | UInt8(octets)
         withUnsafeBytes(of: count.bigEndian) { bytes.insert(contentsOf: $0.suffix(octets), at: lengthAt + 1) }
+    }
+
+    /// Appends a string's UTF-8 in one copy (appending its `utf8` view goes a byte at a time).
+    static func appendUTF8(_ text: String, to bytes: inout [UInt8]) {
+        var text = text
+        text.withUTF8 { bytes.append(contentsOf: $0) }
     }
 
     /// One node's DER on its own.

@@ -63,9 +63,9 @@ public struct DiceTcbInfo: Sendable, Equatable {
             DER.appendNode(tag: 0x04, to: &ext) { value in
                 DER.appendNode(tag: 0x30, to: &value) { info in
                     // [0]–[4] IMPLICIT, primitive: context-specific tags 0x80–0x84.
-                    DER.appendNode(tag: 0x80, to: &info) { $0 += vendor.utf8 }
-                    DER.appendNode(tag: 0x81, to: &info) { $0 += model.utf8 }
-                    DER.appendNode(tag: 0x82, to: &info) { $0 += version.utf8 }
+                    DER.appendNode(tag: 0x80, to: &info) { DER.appendUTF8(vendor, to: &$0) }
+                    DER.appendNode(tag: 0x81, to: &info) { DER.appendUTF8(model, to: &$0) }
+                    DER.appendNode(tag: 0x82, to: &info) { DER.appendUTF8(version, to: &$0) }
                     DER.appendNode(tag: 0x83, to: &info) { $0 += Self.integerContent(securityVersion) }
                     DER.appendNode(tag: 0x84, to: &info) { $0 += Self.integerContent(layer) }
                     // [6] IMPLICIT SEQUENCE OF FWID: constructed.

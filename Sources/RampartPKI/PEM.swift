@@ -25,22 +25,35 @@ public enum PEM {
             der.withUnsafeBufferPointer { der in
                 alphabet.withUnsafeBufferPointer { alphabet in
                     var read = 0
-                    while read < der.count {
-                        // One line: up to 48 bytes, 16 groups of 3.
-                        let lineEnd = min(read + 48, der.count)
-                        while read < lineEnd {
-                            let available = lineEnd - read
-                            let group =
-                                UInt32(der[read]) << 16 | (available > 1 ? UInt32(der[read + 1]) << 8 : 0)
-                                | (available > 2 ? UInt32(der[read + 2]) : 0)
-                            text[at] = alphabet[Int(group >> 18)]
-                            text[at + 1] = alphabet[Int(group >> 12 & 0x3f)]
-                            text[at + 2] = available > 1 ? alphabet[Int(group >> 6 & 0x3f)] : UInt8(ascii: "=")
-                            text[at + 3] = available > 2 ? alphabet[Int(group & 0x3f)] : UInt8(ascii: "=")
-                            at += 4
-                            read += 3
+                    var column = 0
+                    // Whole groups of three bytes, a newline after every 16 (64 characters).
+                    while read + 3 <= der.count {
+                        let group = UInt32(der[read]) << 16 | UInt32(der[read + 1]) << 8 | UInt32(der[read + 2])
+                        text[at] = alphabet[Int(group >> 18)]
+                        text[at + 1] = alphabet[Int(group >> 12 & 0x3f)]
+                        text[at + 2] = alphabet[Int(group >> 6 & 0x3f)]
+                        text[at + 3] = alphabet[Int(group & 0x3f)]
+                        at += 4
+                        read += 3
+                        column += 4
+                        if column == 64 {
+                            text[at] = UInt8(ascii: "\n")
+                            at += 1
+                            column = 0
                         }
-                        read = lineEnd
+                    }
+                    // One or two bytes left: padded to four characters.
+                    if read < der.count {
+                        let two = read + 1 < der.count
+                        let group = UInt32(der[read]) << 16 | (two ? UInt32(der[read + 1]) << 8 : 0)
+                        text[at] = alphabet[Int(group >> 18)]
+                        text[at + 1] = alphabet[Int(group >> 12 & 0x3f)]
+                        text[at + 2] = two ? alphabet[Int(group >> 6 & 0x3f)] : UInt8(ascii: "=")
+                        text[at + 3] = UInt8(ascii: "=")
+                        at += 4
+                        column += 4
+                    }
+                    if column > 0 {
                         text[at] = UInt8(ascii: "\n")
                         at += 1
                     }

@@ -174,10 +174,12 @@ final class KeyedHMAC: @unchecked Sendable {
         self.outer = outer
     }
 
-    /// The code of the concatenation of `parts`.
-    func authenticationCode(_ parts: UnsafeRawBufferPointer...) -> SHA256.Digest {
+    /// The code of `first` followed by `second` (two parameters, not variadic: a variadic
+    /// call allocates an array).
+    func authenticationCode(_ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer) -> SHA256.Digest {
         var hash = inner
-        for part in parts { hash.update(bufferPointer: part) }
+        hash.update(bufferPointer: first)
+        hash.update(bufferPointer: second)
         let innerDigest = hash.finalize()
         var result = outer
         innerDigest.withUnsafeBytes { result.update(bufferPointer: $0) }
