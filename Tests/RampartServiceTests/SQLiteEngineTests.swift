@@ -29,59 +29,92 @@ import Testing
     }
 
     /// A commit is in the file when it returns, whatever the write gathering holds back
-    /// meanwhile: a copy of the files taken while the service still has them open (what a
-    /// crash of the service leaves) holds every committed transaction — small ones, ones
-    /// larger than the gathering's buffer, ones after checkpoints restarted the log — and
-    /// none that rolled back, and passes SQLite's integrity check.
+    /// meanwhile. After each commit below, a copy of the files taken while the service still
+    /// has them open (what a crash of the service leaves) holds every committed transaction
+    /// and nothing else, and passes SQLite's integrity check: commits of 1 to 72 pages (some
+    /// end exactly where the gathering's buffer fills), rolled-back ones, one larger than the
+    /// page cache that changes rows it wrote before (SQLite then overwrites frames and
+    /// rewrites their checksums), and commits after a checkpoint started the log again.
     @Test func everyCommitIsInTheFileWhenItReturns() async throws {
         struct RolledBack: Error {}
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let database = try await SQLiteDatabase.open(path: "\(directory)/rampart.sqlite", logger: Logger(label: "test"))
+        try await database.read { db in _ = try await db.query("PRAGMA cache_size=10") }
         try await database.transaction { db in
             try await db.query("CREATE TABLE chunks (id INTEGER PRIMARY KEY, bytes BLOB NOT NULL)")
             return ()
         }
         #expect(try await database.walWritesAreGathered)
         var committed: [Int64: [UInt8]] = [:]
-        for round in Int64(0)..<400 {
-            let size = round % 97 == 5 ? 700_000 : Int.random(in: 1...3000)
+        var checks = 0
+        @Sendable func random(_ count: Int) -> [UInt8] {
             var generator = SystemRandomNumberGenerator()
-            let bytes = (0..<size).map { _ in UInt8.random(in: 0...255, using: &generator) }
-            let insert = { @Sendable (db: any SQLExecutor) in
-                _ = try await db.query("INSERT INTO chunks (id, bytes) VALUES ($1, $2)", .int(round), .blob(bytes))
+            return (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        }
+        func commit(_ rows: [Int64: [UInt8]]) async throws {
+            try await database.transaction { db in
+                for (id, bytes) in rows {
+                    try await db.query("INSERT OR REPLACE INTO chunks (id, bytes) VALUES ($1, $2)", .int(id), .blob(bytes))
+                }
             }
-            if round % 10 == 3 {
+            committed.merge(rows) { $1 }
+        }
+        func copyHoldsWhatWasCommitted() async throws {
+            checks += 1
+            let copy = "\(directory)/copy-\(checks)"
+            try FileManager.default.createDirectory(atPath: copy, withIntermediateDirectories: false)
+            defer { try? FileManager.default.removeItem(atPath: copy) }
+            for file in ["rampart.sqlite", "rampart.sqlite-wal"] {
+                try FileManager.default.copyItem(atPath: "\(directory)/\(file)", toPath: "\(copy)/\(file)")
+            }
+            let copied = try await SQLiteDatabase.open(path: "\(copy)/rampart.sqlite", logger: Logger(label: "test"))
+            let check = try await copied.read { db in try await db.query("PRAGMA integrity_check")[0].text("integrity_check") }
+            let rows = try await copied.read { db in
+                try await db.query("SELECT id, bytes FROM chunks").map { (try $0.int("id"), try $0.blob("bytes") ?? []) }
+            }
+            try await copied.close()
+            let recovered = Dictionary(uniqueKeysWithValues: rows)
+            #expect(check == "ok", "check \(checks)")
+            #expect(recovered.keys.sorted() == committed.keys.sorted(), "check \(checks)")
+            let differing = committed.keys.filter { recovered[$0] != committed[$0] }.sorted()
+            #expect(differing.isEmpty, "check \(checks)")
+        }
+
+        var id: Int64 = 0
+        // Finely around 64 KiB, where a commit's last page meets the end of the gathering's buffer.
+        for size in Array(stride(from: 500, through: 55_000, by: 2_500)) + Array(stride(from: 56_000, through: 72_000, by: 200)) {
+            id += 1
+            try await commit([id: random(size)])
+            try await copyHoldsWhatWasCommitted()
+            if id % 16 == 0 {
+                let rolledBack = -id
                 await #expect(throws: RolledBack.self) {
                     try await database.transaction { db in
-                        try await insert(db)
+                        try await db.query("INSERT INTO chunks (id, bytes) VALUES ($1, $2)", .int(rolledBack), .blob(random(5_000)))
                         throw RolledBack()
                     }
                 }
-            } else {
-                try await database.transaction { db in try await insert(db) }
-                committed[round] = bytes
-            }
-            if round == 200 {
-                try await database.read { db in _ = try await db.query("PRAGMA wal_checkpoint(TRUNCATE)") }
             }
         }
-        let copy = "\(directory)/copy"
-        try FileManager.default.createDirectory(atPath: copy, withIntermediateDirectories: false)
-        for file in ["rampart.sqlite", "rampart.sqlite-wal"] {
-            try FileManager.default.copyItem(atPath: "\(directory)/\(file)", toPath: "\(copy)/\(file)")
+        try await copyHoldsWhatWasCommitted()
+        // Larger than the page cache, and changing rows it wrote earlier in the same transaction.
+        let large = Dictionary(uniqueKeysWithValues: (Int64(1_000)..<1_060).map { ($0, random(3_000)) })
+        try await database.transaction { db in
+            for row in Int64(1_000)..<1_060 {
+                try await db.query("INSERT INTO chunks (id, bytes) VALUES ($1, $2)", .int(row), .blob(random(3_000)))
+            }
+            for (row, bytes) in large {
+                try await db.query("UPDATE chunks SET bytes = $2 WHERE id = $1", .int(row), .blob(bytes))
+            }
         }
-        let copied = try await SQLiteDatabase.open(path: "\(copy)/rampart.sqlite", logger: Logger(label: "test"))
-        let check = try await copied.read { db in try await db.query("PRAGMA integrity_check")[0].text("integrity_check") }
-        #expect(check == "ok")
-        let rows = try await copied.read { db in
-            try await db.query("SELECT id, bytes FROM chunks").map { (try $0.int("id"), try $0.blob("bytes") ?? []) }
+        committed.merge(large) { $1 }
+        try await copyHoldsWhatWasCommitted()
+        try await database.read { db in _ = try await db.query("PRAGMA wal_checkpoint(TRUNCATE)") }
+        for row in Int64(2_000)..<2_010 {
+            try await commit([row: random(700)])
+            try await copyHoldsWhatWasCommitted()
         }
-        let recovered = Dictionary(uniqueKeysWithValues: rows)
-        #expect(recovered.keys.sorted() == committed.keys.sorted())
-        let differing = committed.keys.filter { recovered[$0] != committed[$0] }.sorted()
-        #expect(differing.isEmpty)
-        try await copied.close()
         try await database.close()
     }
 

@@ -2,20 +2,23 @@ import CSQLite3
 import Foundation
 
 /// An SQLite VFS that is the system's own ("unix") except for write-ahead-log files, whose
-/// writes it gathers into one `pwrite` per commit.
+/// appended frames it gathers into one `pwrite` per commit.
 ///
 /// SQLite writes each WAL frame as two writes, its 24-byte header and then the page, so an
 /// attestation's commit (two pages) took four `pwrite` calls, about half of the commit's
-/// time on ext4. Here the writes of a transaction's frames collect in memory while they are
-/// contiguous, and go to the file together as soon as the commit frame's page is written —
-/// still inside SQLite's commit, before it records the frames in its WAL index, so SQLite
-/// never believes a frame is in the file before the kernel has it. A failed write fails
-/// the commit, as it would have without the gathering.
+/// time on ext4. Here the writes that append to the log (the log's header when it starts
+/// again at offset 0, then frame after frame) collect in memory, and go to the file
+/// together as soon as the commit frame's page has come — still inside SQLite's commit,
+/// before it records the frames in its WAL index, so SQLite never counts a commit whose
+/// bytes the kernel does not have. A failed write fails the commit, as it would have
+/// without the gathering.
 ///
-/// Anything else first puts what is gathered into the file: a write elsewhere in the file
-/// (the header rewritten, a frame overwritten), a read (a checkpoint, a page looked up in
-/// the WAL, recovery), a sync, a truncation, a size query, closing. So what SQLite reads
-/// and what a crash leaves behind are what they would have been without it.
+/// Everything else is written at once, after what is gathered: a write anywhere but the
+/// log's end (SQLite rewriting frame headers' checksums, or a page it wrote earlier in the
+/// same transaction), and what is gathered goes to the file before any read (a checkpoint,
+/// a page looked up in the log, recovery), sync, truncation, size query, file control or
+/// close. So what SQLite reads and what a crash leaves behind are what they would have been
+/// without it.
 enum SQLiteWriteGathering {
     static let vfsName = "rampart-unix-gathering"
 
@@ -58,6 +61,9 @@ enum SQLiteWriteGathering {
         var count = 0
         /// Where in the file the buffer's first byte goes.
         var offset: Int64 = 0
+        /// Where the log ends: the next frame is appended here. Unknown (-1) until the first
+        /// write after the file is opened, which is written as it comes.
+        var end: Int64 = -1
         /// The commit frame's header came: its page, the next write, completes the commit.
         var commitPageIsNext = false
     }
@@ -85,13 +91,13 @@ enum SQLiteWriteGathering {
         inner(file).pointee.pMethods.pointee
     }
 
-    /// Writes what is gathered, if anything; the buffer is empty afterwards whatever the outcome.
+    /// Writes what is gathered, if anything; the buffer is empty afterwards whatever the
+    /// outcome (a failure fails the SQLite call that caused the flush, and so its transaction).
     private static func flush(_ file: UnsafeMutablePointer<sqlite3_file>) -> Int32 {
         let gathered = state(file)
         guard gathered.pointee.count > 0, let buffer = gathered.pointee.buffer else { return SQLITE_OK }
         let count = gathered.pointee.count
         gathered.pointee.count = 0
-        gathered.pointee.commitPageIsNext = false
         return innerMethods(file).xWrite(inner(file), buffer, Int32(count), gathered.pointee.offset)
     }
 
@@ -99,23 +105,31 @@ enum SQLiteWriteGathering {
         _ file: UnsafeMutablePointer<sqlite3_file>, _ bytes: UnsafeRawPointer, _ amount: Int32, _ offset: Int64
     ) -> Int32 {
         let gathered = state(file)
-        let amount = Int(amount)
-        let follows = gathered.pointee.count > 0 && offset == gathered.pointee.offset + Int64(gathered.pointee.count)
-        if gathered.pointee.count > 0, !follows || gathered.pointee.count + amount > capacity {
+        let length = Int(amount)
+        let completesCommit = gathered.pointee.commitPageIsNext
+        gathered.pointee.commitPageIsNext = false
+        // An append: the log's header (the log starts again) or the next bytes at its end.
+        let appends = offset == 0 || offset == gathered.pointee.end
+        if !appends || gathered.pointee.count + length > capacity || offset == 0 {
             let status = flush(file)
             guard status == SQLITE_OK else { return status }
         }
-        guard amount <= capacity else { return innerMethods(file).xWrite(inner(file), bytes, Int32(amount), offset) }
+        if !appends || length > capacity {
+            let status = innerMethods(file).xWrite(inner(file), bytes, amount, offset)
+            if status == SQLITE_OK { gathered.pointee.end = max(gathered.pointee.end, offset + Int64(length)) }
+            return status
+        }
         if gathered.pointee.buffer == nil {
             guard let buffer = malloc(capacity) else { return SQLITE_NOMEM }
             gathered.pointee.buffer = buffer
         }
         if gathered.pointee.count == 0 { gathered.pointee.offset = offset }
-        (gathered.pointee.buffer! + gathered.pointee.count).copyMemory(from: bytes, byteCount: amount)
-        gathered.pointee.count += amount
-        if gathered.pointee.commitPageIsNext { return flush(file) }
-        if amount == frameHeaderSize {
-            let header = UnsafeRawBufferPointer(start: bytes, count: amount)
+        (gathered.pointee.buffer! + gathered.pointee.count).copyMemory(from: bytes, byteCount: length)
+        gathered.pointee.count += length
+        gathered.pointee.end = offset + Int64(length)
+        if completesCommit { return flush(file) }
+        if length == frameHeaderSize {
+            let header = UnsafeRawBufferPointer(start: bytes, count: length)
             gathered.pointee.commitPageIsNext = header[commitSizeRange].contains { $0 != 0 }
         }
         return SQLITE_OK
@@ -149,6 +163,7 @@ enum SQLiteWriteGathering {
             guard let file else { return SQLITE_MISUSE }
             let status = flush(file)
             guard status == SQLITE_OK else { return status }
+            state(file).pointee.end = min(state(file).pointee.end, size)
             return innerMethods(file).xTruncate(inner(file), size)
         }
         methods.pointee.xSync = { file, flags in
