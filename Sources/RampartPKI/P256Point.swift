@@ -71,8 +71,8 @@ enum P256Point {
         return (result, borrow)
     }
 
-    /// (a + b) mod p, for a and b below p.
-    private static func add(_ a: Element, _ b: Element) -> Element {
+    /// a + b over four limbs, and whether it carried out of them.
+    private static func rawAdd(_ a: Element, _ b: Element) -> (Element, Bool) {
         var sum = Element(repeating: 0)
         var carry = false
         for limb in 0..<4 {
@@ -81,23 +81,20 @@ enum P256Point {
             sum[limb] = second
             carry = overflowA || overflowB
         }
+        return (sum, carry)
+    }
+
+    /// (a + b) mod p, for a and b below p.
+    private static func add(_ a: Element, _ b: Element) -> Element {
+        let (sum, carried) = rawAdd(a, b)
         // Below 2p: one subtraction of p at most, also when the sum left the four limbs.
-        return carry || !isBelowP(sum) ? rawSubtract(sum, p).0 : sum
+        return carried || !isBelowP(sum) ? rawSubtract(sum, p).0 : sum
     }
 
     /// (a − b) mod p, for a and b below p.
     private static func subtract(_ a: Element, _ b: Element) -> Element {
         let (difference, borrowed) = rawSubtract(a, b)
-        guard borrowed else { return difference }
-        var result = Element(repeating: 0)
-        var carry = false
-        for limb in 0..<4 {
-            let (first, overflowA) = difference[limb].addingReportingOverflow(p[limb])
-            let (second, overflowB) = first.addingReportingOverflow(carry ? 1 : 0)
-            result[limb] = second
-            carry = overflowA || overflowB
-        }
-        return result
+        return borrowed ? rawAdd(difference, p).0 : difference
     }
 
     /// a·b·R⁻¹ mod p (Montgomery multiplication, operand scanning), for a and b below p.

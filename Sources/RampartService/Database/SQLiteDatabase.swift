@@ -48,8 +48,9 @@ public final class SQLiteDatabase: Database {
         _ = try connection.run("PRAGMA synchronous=NORMAL", [])
         // Checkpoint (and sync) after 4 MiB of log, as SQLite's default of 1,000 pages does
         // at its default page size: counted in the 1 KiB pages above, the default would
-        // checkpoint four times as often.
-        _ = try connection.run("PRAGMA wal_autocheckpoint=4096", [])
+        // checkpoint four times as often. In pages of this file's size, whichever it has.
+        let pageSize = try connection.run("PRAGMA page_size", []).first?.int("page_size") ?? 1024
+        _ = try connection.run("PRAGMA wal_autocheckpoint=\(max(1, 4 * 1024 * 1024 / Int(pageSize)))", [])
         _ = try connection.run("PRAGMA foreign_keys=ON", [])
         // Temporary B-trees (sorting, grouping) in memory, not in files.
         _ = try connection.run("PRAGMA temp_store=MEMORY", [])
