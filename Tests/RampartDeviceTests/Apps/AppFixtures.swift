@@ -85,7 +85,9 @@ struct AppBench {
 
     /// Runs one app to its end (at most `timeout` seconds) and returns how it ended; it is
     /// not restarted.
-    func run(_ manifest: AppManifest, _ wasm: Data, timeout: TimeInterval = 10) async throws -> AppExit? {
+    /// The timeout is for a loaded machine (tests run in parallel on two cores); every app
+    /// here exits within a second when it has a core.
+    func run(_ manifest: AppManifest, _ wasm: Data, timeout: TimeInterval = 60) async throws -> AppExit? {
         try supervisor.start(AppDefinition(manifest: manifest, wasm: wasm))
         let exit = await supervisor.nextExit(of: manifest.componentId, within: timeout)
         await supervisor.stop(manifest.componentId)

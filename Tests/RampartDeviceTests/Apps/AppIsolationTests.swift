@@ -144,7 +144,8 @@ import Testing
         let installsAt = Date().addingTimeInterval(60)
         // The window is generous for a loaded machine; the announcement ends as soon as the app defers.
         let deferredUntil = try #require(await bench.supervisor.announceUpdate(installsAt: installsAt, answerWithin: 30))
-        #expect(abs(deferredUntil.timeIntervalSinceNow - 90 * 60) < 10)
+        // 90 minutes from when the app deferred, which a loaded machine may have taken a while to reach.
+        #expect(abs(deferredUntil.timeIntervalSinceNow - 90 * 60) < 60)
         await bench.supervisor.stop(manifest.componentId)
 
         // Without the capability the app is not asked, and nothing is deferred.
