@@ -46,16 +46,9 @@ public struct DiceTcbInfo: Sendable, Equatable {
         return Certificate.Extension(oid: Self.oid, critical: false, value: ArraySlice(serializer.serializedBytes))
     }
 
-    /// The whole extension (extnID, extnValue) in DER, written directly rather than through
-    /// swift-asn1's serializer: every device certificate carries one. The same bytes as
-    /// `DER.encoded(certificateExtension())` (tested).
-    func extensionDER() -> [UInt8] {
-        var der: [UInt8] = []
-        appendExtension(to: &der)
-        return der
-    }
-
-    /// Appends ``extensionDER()`` to `bytes`.
+    /// Appends the whole extension (extnID, extnValue) in DER to `bytes`, written directly
+    /// rather than through swift-asn1's serializer: every device certificate carries one.
+    /// The same bytes as `DER.encoded(certificateExtension())` (tested).
     func appendExtension(to bytes: inout [UInt8]) {
         DER.appendNode(tag: 0x30, to: &bytes) { ext in
             ext += Self.oidNode
